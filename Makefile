@@ -1,0 +1,66 @@
+# pg_gdpr — top-level build.
+#
+#   make            build the extension and the sidecar
+#   make install    install both (PGXS locations, sidecar in $(bindir))
+#   make check      install missing packages, build, install, run every test suite
+#   make demo       install missing packages, build, install, show the product at work
+#   make bench      the benchmarks in bench/
+#   make unit       only the unit tests (no server)
+PG_CONFIG ?= pg_config
+CXX ?= g++
+BUILD := build
+STRICT := -std=c++17 -O2 -g -Wall -Wextra -Werror
+
+SIDECAR_SOURCES := $(sort $(wildcard sidecar/*.cpp))
+# Extension sources that never include PostgreSQL headers: the unit tests
+# link them directly, without a server.
+PLAIN_SOURCES := $(sort $(shell grep -L 'postgres.h' extension/*.cpp))
+UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
+
+.PHONY: all extension sidecar install check demo bench unit deps clean installcheck
+
+all: extension sidecar
+
+extension:
+	$(MAKE) -f pgxs.mk PG_CONFIG=$(PG_CONFIG)
+
+sidecar: $(BUILD)/pg_gdpr_sidecar
+
+$(BUILD)/pg_gdpr_sidecar: $(SIDECAR_SOURCES) $(wildcard sidecar/*.h)
+	@mkdir -p $(BUILD)
+	$(CXX) $(STRICT) -I$(shell $(PG_CONFIG) --includedir) -o $@ $(SIDECAR_SOURCES) \
+	  -L$(shell $(PG_CONFIG) --libdir) -lpq -lboost_program_options -lcrypto
+
+$(BUILD)/unit_tests: $(UNIT_SOURCES) $(PLAIN_SOURCES) $(wildcard extension/*.h)
+	@mkdir -p $(BUILD)
+	$(CXX) $(STRICT) -Iextension -o $@ $(UNIT_SOURCES) $(PLAIN_SOURCES) \
+	  -lgtest -lgtest_main -lpthread -lcrypto
+
+install: all
+	$(MAKE) -f pgxs.mk PG_CONFIG=$(PG_CONFIG) install
+	install -D -m 755 $(BUILD)/pg_gdpr_sidecar $(DESTDIR)$(shell $(PG_CONFIG) --bindir)/pg_gdpr_sidecar
+
+deps:
+	test/install_deps.sh
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+check: deps
+	$(MAKE) all $(BUILD)/unit_tests
+	$(MAKE) install
+	test/run_checks.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	demo/run_demo.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/run_bench.sh
+
+clean:
+	$(MAKE) -f pgxs.mk PG_CONFIG=$(PG_CONFIG) clean
+	rm -rf $(BUILD) results regression.diffs regression.out output_iso

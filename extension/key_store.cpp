@@ -1,0 +1,398 @@
+#include "key_store.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "data_key_wrap.h"
+#include "gdpr_error.h"
+#include "settings.h"
+#include "shared_state.h"
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+#include "pg_boundary.h"
+#include "spi_query.h"
+
+namespace gdpr {
+namespace {
+
+// Every name and operator is schema-qualified: these run as the extension
+// owner whatever the caller's search_path.
+pg::SpiStatement select_by_id{
+    "SELECT subject_kind, subject_id, key_class, kek_version::pg_catalog.text,"
+    " pg_catalog.encode(wrapped_key, 'hex')"
+    " FROM gdpr.subject_key WHERE key_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+    1};
+pg::SpiStatement select_by_subject{
+    "SELECT key_id::pg_catalog.text, kek_version::pg_catalog.text,"
+    " pg_catalog.encode(wrapped_key, 'hex')"
+    " FROM gdpr.subject_key WHERE subject_kind OPERATOR(pg_catalog.=) $1"
+    " AND subject_id OPERATOR(pg_catalog.=) $2 AND key_class OPERATOR(pg_catalog.=) $3",
+    3};
+pg::SpiStatement next_key_id{
+    "SELECT pg_catalog.nextval('gdpr.subject_key_key_id_seq'::pg_catalog.regclass)"
+    "::pg_catalog.text",
+    0};
+pg::SpiStatement insert_key{
+    "INSERT INTO gdpr.subject_key"
+    " (key_id, subject_kind, subject_id, key_class, kek_version, wrapped_key)"
+    " VALUES ($1::pg_catalog.int8, $2, $3, $4, $5::pg_catalog.int4,"
+    " pg_catalog.decode($6, 'hex'))"
+    " ON CONFLICT (subject_kind, subject_id, key_class) DO NOTHING RETURNING key_id",
+    6};
+pg::SpiStatement select_to_rewrap{
+    "SELECT key_id::pg_catalog.text, kek_version::pg_catalog.text,"
+    " pg_catalog.encode(wrapped_key, 'hex')"
+    " FROM gdpr.subject_key WHERE wrapped_key IS NOT NULL"
+    " AND kek_version OPERATOR(pg_catalog.<>) $1::pg_catalog.int4"
+    " ORDER BY key_id LIMIT $2::pg_catalog.int8 FOR UPDATE",
+    2};
+pg::SpiStatement update_wrapped{
+    "UPDATE gdpr.subject_key SET kek_version = $2::pg_catalog.int4,"
+    " wrapped_key = pg_catalog.decode($3, 'hex')"
+    " WHERE key_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+    3};
+
+constexpr std::int64_t kRotationBatch = 1000;
+
+// Transaction state for the callbacks; plain flags only.
+bool g_created_in_xact = false;
+bool g_shred_in_xact = false;
+bool g_rotated_in_xact = false;
+
+KeyStore* g_store = nullptr;
+
+Oid key_table_owner() {
+  return pg::guarded([]() -> Oid {
+    Oid schema = get_namespace_oid("gdpr", true);
+    Oid table = OidIsValid(schema) ? get_relname_relid("subject_key", schema) : InvalidOid;
+    if (!OidIsValid(table)) return InvalidOid;
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(table));
+    if (!HeapTupleIsValid(tuple)) return InvalidOid;
+    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    return owner;
+  });
+}
+
+// Runs the key queries as the owner of gdpr.subject_key, in a restricted
+// security context, and switches back on the way out (the abort of the
+// transaction switches back too if an error escapes).
+class AsKeyTableOwner {
+ public:
+  AsKeyTableOwner() {
+    Oid owner = key_table_owner();
+    if (!OidIsValid(owner)) {
+      throw GdprError(sqlstate::kObjectNotInPrerequisiteState,
+                      "extension pg_gdpr is not installed in this database", {},
+                      "Run CREATE EXTENSION pg_gdpr.");
+    }
+    GetUserIdAndSecContext(&saved_user_, &saved_context_);
+    SetUserIdAndSecContext(owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION);
+  }
+  ~AsKeyTableOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+  AsKeyTableOwner(const AsKeyTableOwner&) = delete;
+  AsKeyTableOwner& operator=(const AsKeyTableOwner&) = delete;
+
+ private:
+  Oid saved_user_ = InvalidOid;
+  int saved_context_ = 0;
+};
+
+std::uint64_t parse_u64(const pg::SqlText& text) {
+  if (!text) throw GdprError(sqlstate::kInternalError, "unexpected NULL in gdpr.subject_key");
+  return std::stoull(*text);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// Decodes the output of encode(..., 'hex'); anything else is a corrupt row.
+std::vector<std::uint8_t> from_hex(const std::string& hex) {
+  std::vector<std::uint8_t> bytes(hex.size() / 2);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const int hi = hex_digit(hex[2 * i]);
+    const int lo = hex_digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0 || hex.size() % 2 != 0) {
+      throw GdprError(sqlstate::kInternalError, "malformed wrapped key in gdpr.subject_key");
+    }
+    bytes[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  }
+  return bytes;
+}
+
+std::string to_hex(const std::vector<std::uint8_t>& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (auto b : bytes) {
+    hex.push_back(digits[b >> 4]);
+    hex.push_back(digits[b & 15]);
+  }
+  return hex;
+}
+
+std::string subject_label(const std::string& kind, const std::string& id) {
+  return kind + " \"" + id + "\"";
+}
+
+}  // namespace
+
+KeyStore::KeyStore() : cache_(static_cast<std::size_t>(settings::key_cache_size)) {}
+
+KeyStore& KeyStore::instance() {
+  if (g_store == nullptr) g_store = new KeyStore();  // lives as long as the backend
+  return *g_store;
+}
+
+KeyStore* KeyStore::existing() noexcept { return g_store; }
+
+void KeyStore::sync_with_server() {
+  if (!shared::available()) {
+    throw GdprError(sqlstate::kObjectNotInPrerequisiteState,
+                    "pg_gdpr must be loaded via shared_preload_libraries",
+                    "Sessions share the news of shredded keys through shared memory.",
+                    "Add pg_gdpr to shared_preload_libraries in postgresql.conf and restart "
+                    "the server.");
+  }
+  const std::uint64_t key_epoch = shared::key_epoch();
+  if (key_epoch != seen_key_epoch_) {
+    cache_.clear();
+    seen_key_epoch_ = key_epoch;
+  }
+  const std::uint64_t ring_epoch = shared::ring_epoch();
+  if (ring_epoch != seen_ring_epoch_ || settings::key_source_changed) {
+    ring_.reset();
+    seen_ring_epoch_ = ring_epoch;
+    settings::key_source_changed = false;
+  }
+  if (cache_.capacity() != static_cast<std::size_t>(settings::key_cache_size)) {
+    cache_.set_capacity(static_cast<std::size_t>(settings::key_cache_size));
+  }
+}
+
+void KeyStore::reload_ring() {
+  const std::string file = settings::master_key_file ? settings::master_key_file : "";
+  const std::string command = settings::master_key_command ? settings::master_key_command : "";
+  ring_.reset();
+  if (!file.empty() && !command.empty()) {
+    throw GdprError(sqlstate::kConfigFileError,
+                    "both pg_gdpr.master_key_file and pg_gdpr.master_key_command are set", {},
+                    "Set only one of them in postgresql.conf and reload.");
+  }
+  if (file.empty() && command.empty()) {
+    throw GdprError(sqlstate::kConfigFileError, "no pg_gdpr master key is configured",
+                    "Data keys are stored wrapped by a master key that comes from outside "
+                    "the database.",
+                    "Set pg_gdpr.master_key_file (or pg_gdpr.master_key_command) in "
+                    "postgresql.conf and reload the server configuration.");
+  }
+  ring_ = std::make_unique<MasterKeyRing>(file.empty() ? MasterKeyRing::from_command(command)
+                                                       : MasterKeyRing::from_file(file));
+}
+
+const MasterKeyRing& KeyStore::ring() {
+  if (!ring_) reload_ring();
+  return *ring_;
+}
+
+std::unique_ptr<AesGcmKey> KeyStore::unwrap(std::uint64_t key_id, std::uint32_t version,
+                                            const std::string& wrapped_hex) {
+  const SecureBytes* master = ring().find(version);
+  if (master == nullptr) {
+    // The key source may have gained this version since it was read.
+    reload_ring();
+    master = ring().find(version);
+  }
+  if (master == nullptr) {
+    throw GdprError(sqlstate::kConfigFileError,
+                    "master key version " + std::to_string(version) +
+                        " is not in the configured key source",
+                    "Data key " + std::to_string(key_id) + " is wrapped by that version.",
+                    "Add the version back to the key source, or re-wrap the data keys with "
+                    "gdpr_rotate_master_key() before removing an old version.");
+  }
+  auto wrapped = from_hex(wrapped_hex);
+  SecureBytes plain = DataKeyWrap::unwrap(*master, version, key_id, wrapped.data(), wrapped.size());
+  return std::make_unique<AesGcmKey>(plain);
+}
+
+AesGcmKey* KeyStore::by_id(std::uint64_t key_id) {
+  sync_with_server();
+  if (CachedKey* hit = cache_.find(key_id)) return hit->key.get();
+
+  AsKeyTableOwner as_owner;
+  // The latest snapshot, not the transaction's: a shred committed by another
+  // session must win even inside an older REPEATABLE READ transaction.
+  auto rows = pg::spi_run(select_by_id, {std::to_string(key_id)}, pg::SnapshotMode::kLatest);
+  if (rows.empty()) {
+    throw GdprError(sqlstate::kUndefinedObject,
+                    "data key " + std::to_string(key_id) + " does not exist",
+                    "The ciphertext names a key that is not in gdpr.subject_key.",
+                    "Was the ciphertext copied from another database, or the database "
+                    "restored without its keys?");
+  }
+  const auto& row = rows.front();
+  std::string subject = KeyCache::subject_key(*row[0], *row[1], *row[2]);
+  if (!row[4]) return cache_.insert(key_id, std::move(subject), nullptr).key.get();
+  auto key = unwrap(key_id, static_cast<std::uint32_t>(parse_u64(row[3])), *row[4]);
+  return cache_.insert(key_id, std::move(subject), std::move(key)).key.get();
+}
+
+SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
+                                 const char* subject_id, std::size_t subject_id_size,
+                                 const char* key_class) {
+  sync_with_server();
+  subject_scratch_.assign(kind, kind_size).push_back('\0');
+  subject_scratch_.append(subject_id, subject_id_size).push_back('\0');
+  subject_scratch_.append(key_class);
+  CachedKey* hit = cache_.find_subject(subject_scratch_);
+
+  if (hit == nullptr) {
+    const std::string kind_s(kind, kind_size);
+    const std::string id_s(subject_id, subject_id_size);
+    AsKeyTableOwner as_owner;
+    auto rows = pg::spi_run(select_by_subject, {kind_s, id_s, std::string(key_class)},
+                            pg::SnapshotMode::kLatest);
+    if (rows.empty()) {
+      const MasterKeyRing& masters = ring();
+      const std::uint32_t version = masters.newest_version();
+      auto ids = pg::spi_run(next_key_id, {}, pg::SnapshotMode::kTransaction);
+      const std::uint64_t key_id = parse_u64(ids.front()[0]);
+      SecureBytes data_key = DataKeyWrap::generate_data_key();
+      auto wrapped = DataKeyWrap::wrap(*masters.find(version), key_id, data_key);
+      auto inserted = pg::spi_run(
+          insert_key,
+          {std::to_string(key_id), kind_s, id_s, std::string(key_class),
+           std::to_string(version), to_hex(wrapped)},
+          pg::SnapshotMode::kLatest);
+      if (!inserted.empty()) {
+        key_events::keys_created();
+        hit = &cache_.insert(key_id, subject_scratch_, std::make_unique<AesGcmKey>(data_key));
+      } else {
+        // Another session created this subject's key first; it committed
+        // (ON CONFLICT waited for it), so the latest snapshot sees it.
+        rows = pg::spi_run(select_by_subject, {kind_s, id_s, std::string(key_class)},
+                           pg::SnapshotMode::kLatest);
+      }
+    }
+    if (hit == nullptr) {
+      if (rows.empty()) {
+        throw GdprError(sqlstate::kInternalError,
+                        "data key of " + subject_label(kind_s, id_s) +
+                            " vanished while it was being created");
+      }
+      const auto& row = rows.front();
+      const std::uint64_t key_id = parse_u64(row[0]);
+      std::unique_ptr<AesGcmKey> key;
+      if (row[2]) key = unwrap(key_id, static_cast<std::uint32_t>(parse_u64(row[1])), *row[2]);
+      hit = &cache_.insert(key_id, subject_scratch_, std::move(key));
+    }
+  }
+  if (hit->shredded()) {
+    throw GdprError(sqlstate::kObjectNotInPrerequisiteState,
+                    "data key of " + subject_label(std::string(kind, kind_size),
+                                                   std::string(subject_id, subject_id_size)) +
+                        " was shredded",
+                    "The subject was erased; no new data can be encrypted for it.",
+                    "Do not store data of an erased subject.");
+  }
+  return SubjectKey{hit->key_id, hit->key.get()};
+}
+
+std::int64_t KeyStore::rotate_master_key(std::int64_t max_keys) {
+  sync_with_server();
+  reload_ring();  // rotation always uses the key source as it is now
+  const MasterKeyRing& masters = ring();
+  const std::uint32_t newest = masters.newest_version();
+  const SecureBytes& newest_key = *masters.find(newest);
+
+  AsKeyTableOwner as_owner;
+  std::int64_t done = 0;
+  while (max_keys < 0 || done < max_keys) {
+    std::int64_t batch = kRotationBatch;
+    if (max_keys >= 0 && max_keys - done < batch) batch = max_keys - done;
+    auto rows = pg::spi_run(select_to_rewrap, {std::to_string(newest), std::to_string(batch)},
+                            pg::SnapshotMode::kLatest);
+    if (rows.empty()) break;
+    for (const auto& row : rows) {
+      const std::uint64_t key_id = parse_u64(row[0]);
+      const auto version = static_cast<std::uint32_t>(parse_u64(row[1]));
+      const SecureBytes* old_master = masters.find(version);
+      if (old_master == nullptr) {
+        throw GdprError(sqlstate::kConfigFileError,
+                        "master key version " + std::to_string(version) +
+                            " is not in the configured key source",
+                        "Data key " + std::to_string(key_id) + " is wrapped by that version.",
+                        "Keep every old version in the key source until the rotation is "
+                        "complete.");
+      }
+      auto wrapped = from_hex(*row[2]);
+      SecureBytes plain =
+          DataKeyWrap::unwrap(*old_master, version, key_id, wrapped.data(), wrapped.size());
+      pg::spi_run(update_wrapped,
+                  {std::to_string(key_id), std::to_string(newest),
+                   to_hex(DataKeyWrap::wrap(newest_key, key_id, plain))},
+                  pg::SnapshotMode::kTransaction);
+      ++done;
+    }
+  }
+  key_events::master_key_rotated();
+  return done;
+}
+
+std::vector<std::uint32_t> KeyStore::master_key_versions() {
+  sync_with_server();
+  reload_ring();
+  return ring().versions();
+}
+
+namespace key_events {
+
+void keys_created() noexcept { g_created_in_xact = true; }
+
+void keys_changed() noexcept {
+  g_shred_in_xact = true;
+  if (g_store != nullptr) g_store->forget_cached_keys();
+}
+
+void master_key_rotated() noexcept { g_rotated_in_xact = true; }
+
+bool shred_pending() noexcept { return g_shred_in_xact || g_rotated_in_xact; }
+
+void at_commit() noexcept {
+  // Runs after the commit is visible to other sessions, so a session that
+  // sees the new epoch and re-reads the key table also sees the shred.
+  if (g_shred_in_xact && shared::available()) shared::bump_key_epoch();
+  if (g_rotated_in_xact && shared::available()) shared::bump_ring_epoch();
+  g_created_in_xact = g_shred_in_xact = g_rotated_in_xact = false;
+}
+
+void at_subtransaction_abort() noexcept {
+  if ((g_created_in_xact || g_shred_in_xact) && g_store != nullptr) g_store->forget_cached_keys();
+}
+
+void at_abort() noexcept {
+  // Keys created by a rolled-back (sub)transaction do not exist: the cache
+  // must not hand them out again, or new data would use a key that is lost.
+  if ((g_created_in_xact || g_shred_in_xact) && g_store != nullptr) g_store->forget_cached_keys();
+  g_created_in_xact = g_shred_in_xact = g_rotated_in_xact = false;
+}
+
+}  // namespace key_events
+
+}  // namespace gdpr

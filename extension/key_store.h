@@ -1,0 +1,88 @@
+// Per-backend access to the subjects' data keys: finds or creates a
+// subject's key, unwraps keys by id for decryption, caches them, shreds and
+// re-wraps them. Keys live in gdpr.subject_key, wrapped by the master key;
+// this module reads that table as the extension's owner, so callers need no
+// privilege on it.
+#pragma once
+
+#ifdef POSTGRES_H
+#error "key_store.h is plain C++; include it before the PostgreSQL headers"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aes_gcm_key.h"
+#include "key_cache.h"
+#include "master_key_ring.h"
+#include "value_cipher.h"
+
+namespace gdpr {
+
+struct SubjectKey {
+  std::uint64_t key_id;
+  AesGcmKey* key;
+};
+
+class KeyStore {
+ public:
+  // The main key class; a later class (e.g. for data under a legal hold)
+  // may outlive it.
+  static constexpr const char* kMainKeyClass = "main";
+
+  static KeyStore& instance();
+  static KeyStore* existing() noexcept;
+
+  // The subject's key of this class, created on first use. Throws if the
+  // subject's key was shredded.
+  SubjectKey for_subject(const char* kind, std::size_t kind_size, const char* subject_id,
+                         std::size_t subject_id_size, const char* key_class);
+
+  // The key with this id, or null if it was shredded. Throws if unknown.
+  AesGcmKey* by_id(std::uint64_t key_id);
+
+  // Re-wraps up to max_keys data keys (all if max_keys < 0) under the newest
+  // master key version; returns how many.
+  std::int64_t rotate_master_key(std::int64_t max_keys);
+
+  // Versions present in the configured key source, oldest first.
+  std::vector<std::uint32_t> master_key_versions();
+
+  ValueCipher& cipher() noexcept { return cipher_; }
+
+  // Called when gdpr.subject_key rows were updated or deleted in this
+  // transaction: the local cache may hold keys that are gone.
+  void forget_cached_keys() noexcept { cache_.clear(); }
+
+ private:
+  KeyStore();
+
+  void sync_with_server();
+  const MasterKeyRing& ring();
+  void reload_ring();
+  std::unique_ptr<AesGcmKey> unwrap(std::uint64_t key_id, std::uint32_t version,
+                                    const std::string& wrapped_hex);
+
+  KeyCache cache_;
+  ValueCipher cipher_;
+  std::unique_ptr<MasterKeyRing> ring_;
+  std::uint64_t seen_key_epoch_ = 0;
+  std::uint64_t seen_ring_epoch_ = 0;
+  std::string subject_scratch_;
+};
+
+// Transaction bookkeeping, driven by the transaction callbacks.
+namespace key_events {
+void keys_created() noexcept;        // a key row was inserted in this transaction
+void keys_changed() noexcept;        // key rows were shredded or deleted
+void master_key_rotated() noexcept;  // key rows were re-wrapped
+bool shred_pending() noexcept;       // a commit would have to tell other sessions
+void at_commit() noexcept;
+void at_subtransaction_abort() noexcept;
+void at_abort() noexcept;
+}  // namespace key_events
+
+}  // namespace gdpr

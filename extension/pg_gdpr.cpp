@@ -1,0 +1,60 @@
+// Module entry point: registers settings, shared memory and the transaction
+// callbacks that keep every session's key cache honest.
+#include "gdpr_error.h"
+#include "key_store.h"
+#include "settings.h"
+#include "shared_state.h"
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+namespace {
+
+void on_transaction_event(XactEvent event, void*) {
+  switch (event) {
+    case XACT_EVENT_PRE_PREPARE:
+      // The shred would become visible at COMMIT PREPARED, possibly in
+      // another session that cannot tell the others to drop their keys.
+      if (gdpr::key_events::shred_pending()) {
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("cannot PREPARE a transaction that shredded or re-wrapped pg_gdpr "
+                        "data keys"),
+                 errhint("Shred keys and rotate the master key in ordinary transactions.")));
+      }
+      break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+      gdpr::key_events::at_commit();
+      break;
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_PREPARE:
+      gdpr::key_events::at_abort();
+      break;
+    default:
+      break;
+  }
+}
+
+void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (event == SUBXACT_EVENT_ABORT_SUB) gdpr::key_events::at_subtransaction_abort();
+}
+
+}  // namespace
+
+void _PG_init(void) {
+  gdpr::settings::define();
+  if (process_shared_preload_libraries_in_progress) gdpr::shared::request_at_preload();
+  RegisterXactCallback(on_transaction_event, nullptr);
+  RegisterSubXactCallback(on_subtransaction_event, nullptr);
+}
