@@ -95,6 +95,7 @@ CREATE FUNCTION @extschema@.gdpr_shred_key(kind text, subject_id text)
   RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
   AS $fn$
+#variable_conflict use_column
 DECLARE
   shredded integer;
 BEGIN

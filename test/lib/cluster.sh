@@ -21,8 +21,8 @@ random_key_hex() {
   od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
 }
 
-# Writes master key files: v1 (one version), v12 (versions 1 and 2), and
-# wrong (a different key claiming to be version 1).
+# Writes master key files: v1 (one version), v12 (versions 1 and 2), v2,
+# wrong (a different key claiming to be version 1) and readable (mode 0644).
 write_master_keys() {
   local dir=$1 k1 k2
   k1=$(random_key_hex)
@@ -30,6 +30,7 @@ write_master_keys() {
   mkdir -p "$dir"
   printf '# pg_gdpr master keys\n1:%s\n' "$k1" >"$dir/master_v1.keys"
   printf '1:%s\n2:%s\n' "$k1" "$k2" >"$dir/master_v12.keys"
+  printf '2:%s\n' "$k2" >"$dir/master_v2.keys"
   printf '1:%s\n' "$(random_key_hex)" >"$dir/master_wrong.keys"
   printf '1:%s\n' "$k1" >"$dir/master_readable.keys"
   chmod 600 "$dir"/*.keys
