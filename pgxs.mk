@@ -24,3 +24,7 @@ include $(PGXS)
 
 extension/pg_gdpr--$(EXTVERSION).sql: extension/pg_gdpr.sql
 	cp $< $@
+
+# PGXS tracks no header dependencies; a changed class layout must rebuild
+# every object that sees it, or the module links mismatched code.
+$(OBJS): $(wildcard extension/*.h)

@@ -1,5 +1,6 @@
 #include "aes_gcm_key.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
@@ -92,8 +93,11 @@ void AesGcmKey::seal(const std::uint8_t* nonce, const std::uint8_t* aad, std::si
     written = n;
   }
   if (EVP_EncryptFinal_ex(ctx, out + written, &n) != 1) openssl_failure("encryption final");
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag) != 1)
-    openssl_failure("tag");
+  // Parameters directly: EVP_CIPHER_CTX_ctrl would translate to them first.
+  OSSL_PARAM params[2] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagSize),
+      OSSL_PARAM_construct_end()};
+  if (EVP_CIPHER_CTX_get_params(ctx, params) != 1) openssl_failure("tag");
 }
 
 bool AesGcmKey::open(const std::uint8_t* nonce, const std::uint8_t* aad, std::size_t aad_len,
@@ -113,9 +117,11 @@ bool AesGcmKey::open(const std::uint8_t* nonce, const std::uint8_t* aad, std::si
     written = n;
   }
   // OpenSSL takes the expected tag through a non-const pointer but only reads it.
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize),
-                          const_cast<std::uint8_t*>(tag)) != 1)
-    openssl_failure("tag");
+  OSSL_PARAM params[2] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+                                        const_cast<std::uint8_t*>(tag), kTagSize),
+      OSSL_PARAM_construct_end()};
+  if (EVP_CIPHER_CTX_set_params(ctx, params) != 1) openssl_failure("tag");
   const bool authentic = EVP_DecryptFinal_ex(ctx, out + written, &n) == 1;
   if (!authentic) ERR_clear_error();
   return authentic;

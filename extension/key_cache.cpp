@@ -1,6 +1,101 @@
 #include "key_cache.h"
 
+#include <algorithm>
+
 namespace gdpr {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) noexcept {
+  // splitmix64 finaliser: spreads sequential ids over the table.
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+std::size_t slots_for(std::size_t capacity) {
+  std::size_t slots = 16;
+  while (slots < capacity * 2) slots <<= 1;  // load factor at most 1/2
+  return slots;
+}
+
+}  // namespace
+
+std::uint64_t subject_hash(const char* data, std::size_t size) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+  for (std::size_t i = 0; i < size; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 0x100000001b3ULL;
+  }
+  h = mix(h);
+  return h == 0 ? 1 : h;
+}
+
+// ---- FlatMap ---------------------------------------------------------------
+
+void KeyCache::FlatMap::reset(std::size_t min_slots) {
+  slots_.assign(min_slots, Slot{});
+  mask_ = min_slots - 1;
+}
+
+std::size_t KeyCache::FlatMap::home(std::uint64_t key) const noexcept {
+  return static_cast<std::size_t>(key) & mask_;
+}
+
+CachedKey* KeyCache::FlatMap::get(std::uint64_t key) const noexcept {
+  for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+    const Slot& slot = slots_[i];
+    if (slot.key == key) return slot.value;
+    if (slot.key == 0) return nullptr;
+  }
+}
+
+void KeyCache::FlatMap::put(std::uint64_t key, CachedKey* value) {
+  for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+    Slot& slot = slots_[i];
+    if (slot.key == key || slot.key == 0) {
+      slot.key = key;
+      slot.value = value;
+      return;
+    }
+  }
+}
+
+void KeyCache::FlatMap::remove(std::uint64_t key) noexcept {
+  std::size_t i = home(key);
+  while (slots_[i].key != key) {
+    if (slots_[i].key == 0) return;
+    i = (i + 1) & mask_;
+  }
+  // Backward-shift deletion: move later members of the probe run into the
+  // hole when their home position allows it.
+  std::size_t hole = i;
+  for (std::size_t j = (i + 1) & mask_; slots_[j].key != 0; j = (j + 1) & mask_) {
+    const std::size_t h = home(slots_[j].key);
+    const bool movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
+    if (movable) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = Slot{};
+}
+
+void KeyCache::FlatMap::clear() noexcept {
+  std::fill(slots_.begin(), slots_.end(), Slot{});
+}
+
+// ---- KeyCache --------------------------------------------------------------
+
+KeyCache::KeyCache(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
+  by_id_.reset(slots_for(capacity_));
+  by_subject_.reset(slots_for(capacity_));
+}
+
+KeyCache::~KeyCache() { clear(); }
 
 std::string KeyCache::subject_key(const std::string& kind, const std::string& subject_id,
                                   const std::string& key_class) {
@@ -12,61 +107,86 @@ std::string KeyCache::subject_key(const std::string& kind, const std::string& su
   return key;
 }
 
+std::uint64_t KeyCache::id_slot_key(std::uint64_t key_id) noexcept {
+  const std::uint64_t k = mix(key_id);
+  return k == 0 ? 1 : k;
+}
+
 CachedKey* KeyCache::find(std::uint64_t key_id) {
-  if (last_ != nullptr && last_->key_id == key_id) return last_;
-  auto it = by_id_.find(key_id);
-  if (it == by_id_.end()) return nullptr;
-  entries_.splice(entries_.begin(), entries_, it->second);
-  last_ = &*it->second;
-  return last_;
+  CachedKey* entry = (last_ != nullptr && last_->key_id == key_id)
+                         ? last_
+                         : by_id_.get(id_slot_key(key_id));
+  // Distinct ids can share a slot key only after mixing collides; check.
+  if (entry == nullptr || entry->key_id != key_id) return nullptr;
+  entry->last_used = ++clock_;
+  return last_ = entry;
 }
 
 CachedKey* KeyCache::find_subject(const std::string& subject) {
-  if (last_ != nullptr && last_->subject == subject) return last_;
-  auto it = by_subject_.find(subject);
-  if (it == by_subject_.end()) return nullptr;
-  entries_.splice(entries_.begin(), entries_, it->second);
-  last_ = &*it->second;
-  return last_;
+  if (last_ != nullptr && last_->subject == subject) {
+    last_->last_used = ++clock_;
+    return last_;
+  }
+  CachedKey* entry = by_subject_.get(subject_hash(subject.data(), subject.size()));
+  if (entry == nullptr || entry->subject != subject) return nullptr;
+  entry->last_used = ++clock_;
+  return last_ = entry;
 }
 
 CachedKey& KeyCache::insert(std::uint64_t key_id, std::string subject,
                             std::unique_ptr<AesGcmKey> key) {
   erase(key_id);
-  evict_to(capacity_ - 1);
-  entries_.push_front(CachedKey{key_id, std::move(subject), std::move(key)});
-  auto it = entries_.begin();
-  by_id_[key_id] = it;
-  if (!it->subject.empty()) by_subject_[it->subject] = it;
-  last_ = &*it;
-  return *it;
+  if (size_ >= capacity_) evict_oldest(std::max<std::size_t>(1, capacity_ / 4));
+  auto* entry = new CachedKey{key_id, std::move(subject), 0, std::move(key), ++clock_};
+  entry->subject_hash = subject_hash(entry->subject.data(), entry->subject.size());
+  by_id_.put(id_slot_key(key_id), entry);
+  // A (vanishingly rare) hash collision just replaces the older entry's
+  // subject mapping: its next lookup by subject misses and reloads.
+  by_subject_.put(entry->subject_hash, entry);
+  ++size_;
+  return *(last_ = entry);
+}
+
+void KeyCache::destroy(CachedKey* entry) noexcept {
+  if (by_subject_.get(entry->subject_hash) == entry) by_subject_.remove(entry->subject_hash);
+  by_id_.remove(id_slot_key(entry->key_id));
+  if (last_ == entry) last_ = nullptr;
+  --size_;
+  delete entry;
 }
 
 void KeyCache::erase(std::uint64_t key_id) {
-  auto it = by_id_.find(key_id);
-  if (it == by_id_.end()) return;
-  auto entry = it->second;
-  auto subject = by_subject_.find(entry->subject);
-  if (subject != by_subject_.end() && subject->second == entry) by_subject_.erase(subject);
-  if (last_ == &*entry) last_ = nullptr;
-  by_id_.erase(it);
-  entries_.erase(entry);
+  CachedKey* entry = by_id_.get(id_slot_key(key_id));
+  if (entry != nullptr && entry->key_id == key_id) destroy(entry);
 }
 
-void KeyCache::clear() {
-  last_ = nullptr;
-  by_subject_.clear();
+void KeyCache::clear() noexcept {
+  by_id_.for_each([](CachedKey* entry) { delete entry; });
   by_id_.clear();
-  entries_.clear();
+  by_subject_.clear();
+  size_ = 0;
+  last_ = nullptr;
 }
 
 void KeyCache::set_capacity(std::size_t capacity) {
-  capacity_ = capacity == 0 ? 1 : capacity;
-  evict_to(capacity_);
+  capacity = capacity == 0 ? 1 : capacity;
+  if (capacity == capacity_) return;
+  clear();
+  capacity_ = capacity;
+  by_id_.reset(slots_for(capacity_));
+  by_subject_.reset(slots_for(capacity_));
 }
 
-void KeyCache::evict_to(std::size_t limit) {
-  while (by_id_.size() > limit) erase(entries_.back().key_id);
+void KeyCache::evict_oldest(std::size_t count) {
+  std::vector<CachedKey*> entries;
+  entries.reserve(size_);
+  by_id_.for_each([&entries](CachedKey* entry) { entries.push_back(entry); });
+  count = std::min(count, entries.size());
+  std::nth_element(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(count),
+                   entries.end(), [](const CachedKey* a, const CachedKey* b) {
+                     return a->last_used < b->last_used;
+                   });
+  for (std::size_t i = 0; i < count; ++i) destroy(entries[i]);
 }
 
 }  // namespace gdpr
