@@ -22,8 +22,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 
-extension/pg_gdpr--$(EXTVERSION).sql: extension/pg_gdpr.sql
-	cp $< $@
+# The install script is one file per concept, concatenated in name order.
+extension/pg_gdpr--$(EXTVERSION).sql: $(sort $(wildcard extension/sql/*.sql))
+	cat $^ > $@
 
 # PGXS tracks no header dependencies; a changed class layout must rebuild
 # every object that sees it, or the module links mismatched code.

@@ -16,6 +16,7 @@ extern "C" {
 
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 }
 
@@ -129,3 +130,37 @@ GDPR_SQL_FUNCTION(gdpr_encrypt_bytea) {
 GDPR_SQL_FUNCTION(gdpr_decrypt_text) { return decrypt_body(fcinfo, true); }
 
 GDPR_SQL_FUNCTION(gdpr_decrypt_bytea) { return decrypt_body(fcinfo, false); }
+
+// gdpr._rekey(ciphertext, context, kind, subject_id, key_class): the same
+// value sealed again under another key class of the subject, keeping its
+// payload type. Erasure uses it for rows under a legal hold, whose fields
+// must stay readable after the subject's main key is shredded.
+GDPR_SQL_FUNCTION(gdpr_rekey) {
+  gdpr::pg::require_arg(fcinfo, 1, "context");
+  gdpr::pg::require_arg(fcinfo, 2, "subject kind");
+  gdpr::pg::require_arg(fcinfo, 3, "subject id");
+  gdpr::pg::require_arg(fcinfo, 4, "key class");
+  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+  bytea* ciphertext = PG_GETARG_BYTEA_PP(0);
+  text* context = PG_GETARG_TEXT_PP(1);
+  text* kind = PG_GETARG_TEXT_PP(2);
+  text* subject_id = PG_GETARG_TEXT_PP(3);
+  char* key_class = text_to_cstring(PG_GETARG_TEXT_PP(4));
+  check_subject(kind, subject_id);
+  const gdpr::CiphertextView view = gdpr::parse_ciphertext(
+      reinterpret_cast<const std::uint8_t*>(VARDATA_ANY(ciphertext)),
+      VARSIZE_ANY_EXHDR(ciphertext));
+  std::uint8_t* plain = static_cast<std::uint8_t*>(palloc(view.body_size + 1));
+  const std::size_t total = checked_sealed_size(view.body_size);
+  bytea* result = static_cast<bytea*>(palloc(total));
+  SET_VARSIZE(result, total);
+  if (!open_into(view, context, plain)) PG_RETURN_NULL();
+  gdpr::KeyStore& store = gdpr::KeyStore::instance();
+  gdpr::SubjectKey key = store.for_subject(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind),
+                                           VARDATA_ANY(subject_id),
+                                           VARSIZE_ANY_EXHDR(subject_id), key_class);
+  store.cipher().seal(*key.key, key.key_id, view.type, VARDATA_ANY(context),
+                      VARSIZE_ANY_EXHDR(context), plain, view.body_size,
+                      reinterpret_cast<std::uint8_t*>(VARDATA(result)));
+  PG_RETURN_BYTEA_P(result);
+}

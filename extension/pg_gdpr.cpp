@@ -1,5 +1,6 @@
 // Module entry point: registers settings, shared memory and the transaction
 // callbacks that keep every session's key cache honest.
+#include "column_label.h"
 #include "gdpr_error.h"
 #include "key_store.h"
 #include "settings.h"
@@ -54,6 +55,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactio
 
 void _PG_init(void) {
   gdpr::settings::define();
+  gdpr::column_label::register_provider();
   if (process_shared_preload_libraries_in_progress) gdpr::shared::request_at_preload();
   RegisterXactCallback(on_transaction_event, nullptr);
   RegisterSubXactCallback(on_subtransaction_event, nullptr);

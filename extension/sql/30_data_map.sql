@@ -1,0 +1,268 @@
+-- ---------------------------------------------------------------------------
+-- The data map: subject kinds and their root tables, tables linked without a
+-- foreign key, legal holds. Column categories are security labels of the
+-- pg_gdpr provider (PostgreSQL follows renames and drops, pg_dump keeps
+-- them). The tables holding a subject's rows are found by following
+-- foreign keys from the root at run time, so the map follows the schema.
+-- ---------------------------------------------------------------------------
+CREATE TABLE gdpr.subject_kind (
+  kind          text PRIMARY KEY CHECK (kind OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*$'),
+  root_table    regclass NOT NULL,
+  id_column     name NOT NULL,
+  registered_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE gdpr.subject_kind IS 'Kinds of data subject and the table that holds one row per subject';
+
+-- No foreign keys between the catalog tables: pg_dump restores extension
+-- configuration data in no guaranteed order.
+CREATE TABLE gdpr.subject_link (
+  link_table  regclass NOT NULL,
+  link_column name NOT NULL,
+  kind        text NOT NULL,
+  PRIMARY KEY (link_table, link_column, kind)
+);
+COMMENT ON TABLE gdpr.subject_link IS 'Tables whose column holds a subject id without a foreign key';
+
+CREATE TABLE gdpr.legal_hold (
+  hold_table  regclass PRIMARY KEY,
+  keep        interval NOT NULL CHECK (keep OPERATOR(pg_catalog.>) interval '0'),
+  from_column name NOT NULL,
+  reason      text NOT NULL CHECK (reason OPERATOR(pg_catalog.<>) '')
+);
+COMMENT ON TABLE gdpr.legal_hold IS 'Rows kept after erasure for a period the law requires, counted from a column';
+
+-- Compiled SQL per kind; rebuilt on demand after any DDL or map change.
+CREATE TABLE gdpr.map_cache (
+  kind        text PRIMARY KEY,
+  export_sql  text NOT NULL,
+  erase_steps jsonb NOT NULL,
+  built_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('gdpr.subject_kind', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.subject_link', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.legal_hold', '');
+REVOKE ALL ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.map_cache FROM PUBLIC;
+
+-- ---- helpers ----------------------------------------------------------------
+
+CREATE FUNCTION gdpr._require(value anyelement, what text) RETURNS void
+  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF value IS NULL THEN
+    RAISE EXCEPTION '% must not be NULL', what
+      USING ERRCODE = 'null_value_not_allowed', HINT = format('Pass a %s.', what);
+  END IF;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._require_kind(kind text) RETURNS gdpr.subject_kind
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  registered gdpr.subject_kind;
+BEGIN
+  PERFORM gdpr._require(kind, 'subject kind');
+  SELECT * INTO registered FROM gdpr.subject_kind k WHERE k.kind = _require_kind.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown subject kind "%"', kind
+      USING ERRCODE = 'undefined_object',
+            DETAIL = coalesce('Registered kinds: ' || (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM gdpr.subject_kind k) || '.',
+                              'No subject kind is registered.'),
+            HINT = 'Register it with gdpr_register_subject(kind, root_table, id_column).';
+  END IF;
+  RETURN registered;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._require_column(rel regclass, col name, what text) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                  WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped) THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, rel
+      USING ERRCODE = 'undefined_column',
+            HINT = format('Pass the name of the %s column.', what);
+  END IF;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._require_table(rel regclass) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION '% is not a table', rel
+      USING ERRCODE = 'wrong_object_type', HINT = 'Pass an ordinary or partitioned table.';
+  END IF;
+END
+$fn$;
+
+-- The pg_gdpr label of each column of a table: category and, for columns
+-- holding gdpr_encrypt() output, the context.
+CREATE FUNCTION gdpr._column_labels(rel regclass)
+  RETURNS TABLE (column_name name, attnum smallint, type_name text, not_null boolean,
+                 category text, encrypted boolean, context text)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+         split_part(l.label, ' ', 1),
+         l.label LIKE '% encrypted%',
+         CASE WHEN l.label LIKE '% encrypted:%' THEN substr(l.label, strpos(l.label, ' encrypted:') + 11)
+              WHEN l.label LIKE '% encrypted' THEN format('%s.%s.%s', n.nspname, c.relname, a.attname)
+         END
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_seclabel l ON l.objoid = a.attrelid AND l.classoid = 'pg_class'::regclass
+                            AND l.objsubid = a.attnum AND l.provider = 'pg_gdpr'
+   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+   ORDER BY a.attnum
+$fn$;
+
+-- ---- registration -----------------------------------------------------------
+
+CREATE FUNCTION @extschema@.gdpr_register_subject(kind text, root_table regclass, id_column name)
+  RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_variable
+BEGIN
+  PERFORM gdpr._require(kind, 'subject kind');
+  PERFORM gdpr._require(root_table, 'root table');
+  PERFORM gdpr._require(id_column, 'id column');
+  IF kind !~ '^[a-z][a-z0-9_]*$' THEN
+    RAISE EXCEPTION 'invalid subject kind "%"', kind
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A kind is lower-case letters, digits and underscores, starting with a letter, e.g. ''user''.';
+  END IF;
+  PERFORM gdpr._require_table(root_table);
+  PERFORM gdpr._require_column(root_table, id_column, 'subject id');
+  IF NOT EXISTS (
+      SELECT 1 FROM pg_index i
+       WHERE i.indrelid = root_table AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
+         AND i.indkey[0] = (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = root_table AND a.attname = id_column)) THEN
+    RAISE EXCEPTION 'column "%" of % is not unique', id_column, root_table
+      USING ERRCODE = 'invalid_object_definition',
+            DETAIL = 'Each subject must be exactly one row of its root table.',
+            HINT = 'Register the primary key column, or add a unique index on it.';
+  END IF;
+  INSERT INTO gdpr.subject_kind AS k (kind, root_table, id_column)
+  VALUES (kind, root_table, id_column)
+  ON CONFLICT ON CONSTRAINT subject_kind_pkey
+  DO UPDATE SET root_table = excluded.root_table, id_column = excluded.id_column;
+  DELETE FROM gdpr.map_cache;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_register_subject(text, regclass, name) IS
+  'Registers a kind of data subject (e.g. user) with the table holding one row per subject';
+
+CREATE FUNCTION @extschema@.gdpr_tag(rel regclass, column_name name, category text,
+                                     encrypted_context text DEFAULT NULL)
+  RETURNS void LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM gdpr._require(rel, 'table');
+  PERFORM gdpr._require(column_name, 'column name');
+  PERFORM gdpr._require(category, 'category');
+  PERFORM gdpr._require_column(rel, column_name, 'tagged');
+  -- The label provider validates the category and lists the valid ones.
+  EXECUTE format('SECURITY LABEL FOR pg_gdpr ON COLUMN %s.%I IS %L', rel, column_name,
+                 category || CASE WHEN encrypted_context IS NULL THEN ''
+                                  ELSE ' encrypted:' || encrypted_context END);
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_tag(regclass, name, text, text) IS
+  'Tags a column with its data category (personal, usage, customer, technical, sensitive); a context marks it as gdpr_encrypt() output';
+
+CREATE FUNCTION @extschema@.gdpr_link(rel regclass, kind text, column_name name)
+  RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM gdpr._require(rel, 'table');
+  PERFORM gdpr._require_kind(kind);
+  PERFORM gdpr._require(column_name, 'column name');
+  PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_column(rel, column_name, 'subject id');
+  INSERT INTO gdpr.subject_link (link_table, link_column, kind) VALUES (rel, column_name, kind)
+  ON CONFLICT DO NOTHING;
+  DELETE FROM gdpr.map_cache;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_link(regclass, text, name) IS
+  'Declares that a column of a table without a foreign key holds ids of subjects of a kind';
+
+CREATE FUNCTION @extschema@.gdpr_hold(rel regclass, keep interval, from_column name, reason text)
+  RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM gdpr._require(rel, 'table');
+  PERFORM gdpr._require(keep, 'retention period');
+  PERFORM gdpr._require(from_column, 'column the period counts from');
+  PERFORM gdpr._require(reason, 'reason');
+  PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_column(rel, from_column, 'date');
+  IF keep <= interval '0' THEN
+    RAISE EXCEPTION 'retention period of a legal hold must be positive'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'For invoices kept for tax law: interval ''7 years''.';
+  END IF;
+  IF reason = '' THEN
+    RAISE EXCEPTION 'a legal hold needs a reason'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the law or obligation, e.g. ''tax law: invoices 7 years''.';
+  END IF;
+  IF cardinality(gdpr._primary_key(rel)) = 0 THEN
+    RAISE EXCEPTION 'table % has no primary key', rel
+      USING ERRCODE = 'invalid_object_definition',
+            DETAIL = 'Rows kept under a legal hold are recorded by primary key, so that they can be erased when the hold ends.',
+            HINT = 'Add a primary key to the table.';
+  END IF;
+  INSERT INTO gdpr.legal_hold AS h (hold_table, keep, from_column, reason)
+  VALUES (rel, keep, from_column, reason)
+  ON CONFLICT (hold_table) DO UPDATE SET keep = excluded.keep, from_column = excluded.from_column, reason = excluded.reason;
+  DELETE FROM gdpr.map_cache;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_hold(regclass, interval, name, text) IS
+  'Keeps a table''s rows after erasure for a period counted from a column (e.g. invoices, 7 years, tax law)';
+
+-- ---- resolution ----------------------------------------------------------------
+
+-- Tables holding a kind's rows: the root (depth 0), and level by level the
+-- tables whose foreign keys reference the previous level, plus the linked
+-- tables at level 1. A table reached only by foreign keys that are ON DELETE
+-- SET NULL / SET DEFAULT outlives the subject (its rows are detached), so it
+-- is not "owning": the walk does not continue through it. Partitions are
+-- reached through their parent.
+CREATE FUNCTION gdpr._map_tables(kind text)
+  RETURNS TABLE (rel regclass, depth integer, owning boolean)
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k gdpr.subject_kind := gdpr._require_kind(kind);
+  seen oid[] := ARRAY[k.root_table::oid];
+  frontier oid[] := ARRAY[k.root_table::oid];
+  level integer := 0;
+  found record;
+  next_frontier oid[];
+BEGIN
+  rel := k.root_table; depth := 0; owning := true; RETURN NEXT;
+  LOOP
+    next_frontier := '{}';
+    level := level + 1;
+    FOR found IN
+      SELECT c.conrelid AS child, bool_or(c.confdeltype NOT IN ('n', 'd')) AS owns
+        FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+       WHERE c.contype = 'f' AND c.conparentid = 0 AND NOT r.relispartition
+         AND c.confrelid = ANY (frontier) AND c.conrelid <> ALL (seen)
+       GROUP BY c.conrelid
+      UNION ALL
+      SELECT l.link_table, true FROM gdpr.subject_link l
+       WHERE level = 1 AND l.kind = k.kind AND l.link_table::oid <> ALL (seen)
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                          WHERE c.contype = 'f' AND c.conrelid = l.link_table AND c.confrelid = ANY (frontier))
+      ORDER BY 1
+    LOOP
+      rel := found.child; depth := level; owning := found.owns; RETURN NEXT;
+      seen := seen || found.child;
+      IF found.owns THEN next_frontier := next_frontier || found.child; END IF;
+    END LOOP;
+    EXIT WHEN cardinality(next_frontier) = 0;
+    frontier := next_frontier;
+  END LOOP;
+END
+$fn$;

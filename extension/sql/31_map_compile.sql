@@ -1,0 +1,252 @@
+-- ---------------------------------------------------------------------------
+-- How a table's rows are tied to a subject ("edges"), the SQL predicate that
+-- selects one subject's rows, and the per-kind compiled export and erase
+-- statements. Everything is rebuilt from the catalog when the schema or the
+-- map changes (see the event triggers at the end).
+-- ---------------------------------------------------------------------------
+
+-- Each way a map table's rows belong to a subject: the root's id column, a
+-- linked column, or a foreign key to a table nearer the root.
+CREATE FUNCTION gdpr._map_edges(kind text)
+  RETURNS TABLE (rel regclass, depth integer, edge text, parent regclass, constraint_name name,
+                 cols name[], parent_cols name[], col_types text[], nullable boolean,
+                 on_delete "char")
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH k AS (SELECT * FROM gdpr._require_kind(kind)),
+  t AS (SELECT * FROM gdpr._map_tables(kind)),
+  col AS (
+    SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod) AS type_name, a.attnotnull
+      FROM pg_attribute a WHERE a.attnum > 0 AND NOT a.attisdropped)
+  SELECT t.rel, 0, 'root', NULL::regclass, NULL::name, ARRAY[k.id_column], NULL::name[],
+         ARRAY[(SELECT c.type_name FROM col c WHERE c.attrelid = t.rel AND c.attname = k.id_column)],
+         false, NULL::"char"
+    FROM t, k WHERE t.depth = 0
+  UNION ALL
+  SELECT t.rel, t.depth, 'link', NULL, NULL, ARRAY[l.link_column], NULL,
+         ARRAY[(SELECT c.type_name FROM col c WHERE c.attrelid = t.rel AND c.attname = l.link_column)],
+         NOT (SELECT c.attnotnull FROM col c WHERE c.attrelid = t.rel AND c.attname = l.link_column), NULL
+    FROM t JOIN gdpr.subject_link l ON l.link_table = t.rel AND l.kind = _map_edges.kind
+  UNION ALL
+  SELECT t.rel, t.depth, 'fk', p.rel, f.conname,
+         ARRAY(SELECT c.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
+                 JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n ORDER BY u.i),
+         ARRAY(SELECT c.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
+                 JOIN col c ON c.attrelid = f.confrelid AND c.attnum = u.n ORDER BY u.i),
+         NULL,
+         NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n
+                      WHERE c.attnotnull),
+         f.confdeltype
+    FROM t
+    JOIN pg_constraint f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
+    JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
+$fn$;
+
+CREATE FUNCTION gdpr._qualified(alias text, cols name[]) RETURNS text
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT string_agg(format('%I.%I', alias, c), ', ' ORDER BY i)
+    FROM unnest(cols) WITH ORDINALITY u(c, i)
+$fn$;
+
+-- The predicate selecting one edge's rows of a subject whose id is $1.
+CREATE FUNCTION gdpr._edge_predicate(kind text, e record, alias text, level integer)
+  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  inner_alias text := 'p' || level;
+BEGIN
+  IF e.edge IN ('root', 'link') THEN
+    RETURN format('%I.%I = $1::%s', alias, e.cols[1], e.col_types[1]);
+  END IF;
+  RETURN format('(%s) IN (SELECT %s FROM %s %I WHERE %s)',
+                gdpr._qualified(alias, e.cols), gdpr._qualified(inner_alias, e.parent_cols),
+                e.parent, inner_alias, gdpr._owned_predicate(kind, e.parent, inner_alias, level + 1));
+END
+$fn$;
+
+-- The predicate selecting every row of rel that belongs to the subject $1.
+CREATE FUNCTION gdpr._owned_predicate(kind text, rel regclass, alias text, level integer DEFAULT 0)
+  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  e record;
+  parts text[] := '{}';
+BEGIN
+  FOR e IN SELECT * FROM gdpr._map_edges(kind) m WHERE m.rel = _owned_predicate.rel ORDER BY m.edge, m.constraint_name LOOP
+    parts := parts || gdpr._edge_predicate(kind, e, alias, level);
+  END LOOP;
+  RETURN '(' || array_to_string(parts, ' OR ') || ')';
+END
+$fn$;
+
+-- SET list that anonymizes a row: tagged columns other than customer data.
+-- Nullable columns become NULL; NOT NULL text gets a unique placeholder;
+-- encrypted columns are left to the shredded key.
+CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT string_agg(
+           format('%I = %s', l.column_name,
+                  CASE WHEN NOT l.not_null THEN 'NULL'
+                       ELSE '''erased-'' || pg_catalog.gen_random_uuid()' END), ', ' ORDER BY l.attnum)
+    FROM gdpr._column_labels(rel) l
+   WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
+     AND NOT (l.encrypted AND l.not_null)
+     AND (NOT l.not_null OR l.type_name IN ('text', 'character varying'))
+     AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
+$fn$;
+
+CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT ARRAY(SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(n, o)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = u.n
+                WHERE i.indrelid = rel AND i.indisprimary ORDER BY u.o)
+$fn$;
+
+-- Compiles the export statement and the ordered erase steps of a kind.
+CREATE FUNCTION gdpr._compile(kind text) RETURNS gdpr.map_cache
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  ext text := (SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
+                WHERE x.extname = 'pg_gdpr');
+  t record;
+  e record;
+  e2 record;
+  f record;
+  pred text;
+  held text;
+  h gdpr.legal_hold;
+  select_list text;
+  pk name[];
+  export_parts text[] := '{}';
+  steps jsonb := '[]';
+  anon text;
+  shared text;
+  unreferenced text;
+  result gdpr.map_cache;
+BEGIN
+  PERFORM gdpr._require_kind(kind);
+  FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth DESC, m.rel::text LOOP
+    pred := gdpr._owned_predicate(kind, t.rel, 't0');
+    pk := gdpr._primary_key(t.rel);
+
+    -- export: every column, encrypted ones decrypted; of rows the subject
+    -- is only linked to (detach-only tables), not the personal columns,
+    -- which are about someone else
+    SELECT string_agg(
+             CASE WHEN l.encrypted THEN format(
+               'CASE pg_catalog.get_byte(t0.%1$I, 1) WHEN 1 THEN pg_catalog.to_jsonb(%2$s.gdpr_decrypt(t0.%1$I, %3$L)) '
+               'ELSE pg_catalog.to_jsonb(pg_catalog.encode(%2$s.gdpr_decrypt_bytea(t0.%1$I, %3$L), ''base64'')) END AS %1$I',
+               l.column_name, ext, l.context)
+             ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum)
+      INTO select_list FROM gdpr._column_labels(t.rel) l
+     WHERE t.owning OR l.category IS NULL OR l.category NOT IN ('personal', 'sensitive');
+    export_parts := format('%L, (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x)',
+                           t.rel::text, select_list, t.rel, pred,
+                           CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)
+                    || export_parts;
+
+    -- erase, step 1: rows under a legal hold stay, re-keyed so that their
+    -- encrypted fields outlive the subject's main key
+    SELECT * INTO h FROM gdpr.legal_hold lh WHERE lh.hold_table = t.rel;
+    held := 'false';
+    IF FOUND THEN
+      held := format('(t0.%I + %L::interval > pg_catalog.now())', h.from_column, h.keep);
+      -- rows newly held are recorded and re-keyed in one statement; a second
+      -- erase finds them recorded already and reports nothing to do
+      SELECT string_agg(format('%1$I = gdpr._rekey(t0.%1$I, %2$L, %3$L, $1, ''hold'')', l.column_name, l.context, kind), ', ')
+        INTO anon FROM gdpr._column_labels(t.rel) l WHERE l.encrypted;
+      steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'held', 'sql', format(
+        'WITH newly_held AS (INSERT INTO gdpr.hold_release (subject_hash, kind, hold_table, row_key, release_at) '
+        'SELECT $2, %L, %L::regclass, pg_catalog.jsonb_build_object(%s), t0.%I + %L::interval FROM %s t0 WHERE %s AND %s '
+        'ON CONFLICT DO NOTHING RETURNING row_key)%s SELECT 1 FROM newly_held',
+        kind, t.rel::text,
+        (SELECT string_agg(format('%L, t0.%I', c, c), ', ') FROM unnest(pk) c),
+        h.from_column, h.keep, t.rel, pred, held,
+        CASE WHEN anon IS NULL THEN '' ELSE format(
+          ', rekeyed AS (UPDATE %s t0 SET %s FROM newly_held n WHERE n.row_key = pg_catalog.jsonb_build_object(%s) RETURNING 1)',
+          t.rel, anon, (SELECT string_agg(format('%L, t0.%I', c, c), ', ') FROM unnest(pk) c)) END));
+    END IF;
+
+    -- step 2: detach rows that outlive this subject: the schema says so
+    -- (ON DELETE SET NULL / SET DEFAULT), or the row also belongs to another
+    -- subject through another foreign key of the map (shared)
+    FOR e IN SELECT * FROM gdpr._map_edges(kind) m WHERE m.rel = t.rel AND m.edge = 'fk' AND m.nullable LOOP
+      shared := NULL;
+      FOR e2 IN SELECT * FROM gdpr._map_edges(kind) m
+                 WHERE m.rel = t.rel AND m.edge = 'fk' AND m.constraint_name <> e.constraint_name LOOP
+        shared := concat_ws(' OR ', shared, format('((%s) IS NOT NULL AND NOT %s)',
+                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(kind, e2, 't0', 1)));
+      END LOOP;
+      IF e.on_delete IN ('n', 'd') OR shared IS NOT NULL THEN
+        steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'detached', 'sql', format(
+          'UPDATE %s t0 SET (%s) = ROW(%s) WHERE %s AND NOT %s%s',
+          t.rel, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(e.cols) c),
+          (SELECT string_agg(CASE WHEN e.on_delete = 'd' THEN 'DEFAULT' ELSE 'NULL' END, ', ') FROM unnest(e.cols) c),
+          gdpr._edge_predicate(kind, e, 't0', 1), held,
+          CASE WHEN e.on_delete IN ('n', 'd') THEN '' ELSE ' AND (' || shared || ')' END));
+      END IF;
+    END LOOP;
+
+    -- step 3: references from rows that are not the subject's (a manager
+    -- column, a sibling table) are cleared where they may be NULL
+    unreferenced := '';
+    FOR f IN
+      SELECT c.conrelid::regclass AS child, c.conname,
+             ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
+             ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols,
+             NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
+                          WHERE a.attnotnull) AS nullable
+        FROM pg_constraint c
+       WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
+       ORDER BY c.conrelid::regclass::text, c.conname
+    LOOP
+      unreferenced := unreferenced || format(' AND NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (%s))',
+                                             f.child, gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols));
+      IF f.nullable AND NOT EXISTS (SELECT 1 FROM gdpr._map_edges(kind) m
+                                     WHERE m.rel = f.child AND m.constraint_name = f.conname) THEN
+        steps := steps || jsonb_build_object('table', f.child::text, 'action', 'references_cleared', 'sql', format(
+          'UPDATE %s r SET (%s) = ROW(%s) WHERE (%s) IN (SELECT %s FROM %s t0 WHERE %s)',
+          f.child, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(f.cols) c),
+          (SELECT string_agg('NULL', ', ') FROM unnest(f.cols) c),
+          gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols), t.rel, pred));
+      END IF;
+    END LOOP;
+
+    -- step 4: delete what nothing else needs
+    steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'deleted', 'sql',
+      format('DELETE FROM %s t0 WHERE %s AND NOT %s%s', t.rel, pred, held, unreferenced));
+
+    -- step 5: anonymize what had to stay because other rows reference it
+    anon := gdpr._anonymize_set(t.rel);
+    IF anon IS NOT NULL THEN
+      steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'anonymized', 'sql',
+        format('UPDATE %s t0 SET %s WHERE %s AND NOT %s', t.rel, anon, pred, held));
+    END IF;
+  END LOOP;
+
+  result.kind := kind;
+  -- jsonb_build_object takes at most 100 arguments: 40 tables per call.
+  result.export_sql := 'SELECT ' || (
+    SELECT string_agg('pg_catalog.jsonb_build_object(' || array_to_string(chunk, ', ') || ')', ' || ')
+      FROM (SELECT array_agg(part ORDER BY i) AS chunk
+              FROM unnest(export_parts) WITH ORDINALITY u(part, i) GROUP BY (i - 1) / 40) c);
+  result.erase_steps := steps;
+  result.built_at := now();
+  INSERT INTO gdpr.map_cache AS m VALUES (result.*)
+  ON CONFLICT ON CONSTRAINT map_cache_pkey DO UPDATE SET export_sql = excluded.export_sql, erase_steps = excluded.erase_steps,
+                                   built_at = excluded.built_at;
+  RETURN result;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._compiled(kind text) RETURNS gdpr.map_cache
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cached gdpr.map_cache;
+BEGIN
+  SELECT * INTO cached FROM gdpr.map_cache m WHERE m.kind = _compiled.kind;
+  IF FOUND THEN
+    RETURN cached;
+  END IF;
+  RETURN gdpr._compile(kind);
+END
+$fn$;

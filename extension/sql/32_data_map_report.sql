@@ -1,0 +1,144 @@
+-- ---------------------------------------------------------------------------
+-- gdpr_data_map(kind): the resolved map, for people. And the event triggers
+-- that keep the map in step with the schema.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.gdpr_data_map(kind text)
+  RETURNS TABLE (table_name text, depth integer, reached_by text[], columns jsonb,
+                 on_erase text, warnings text[])
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  t record;
+  h gdpr.legal_hold;
+  w text[];
+BEGIN
+  PERFORM gdpr._require_kind(kind);
+  FOR t IN SELECT m.rel, m.depth FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
+    table_name := t.rel::text;
+    depth := t.depth;
+    reached_by := ARRAY(
+      SELECT CASE e.edge
+               WHEN 'root' THEN format('root, subject id in %s', e.cols[1])
+               WHEN 'link' THEN format('linked by column %s', e.cols[1])
+               ELSE format('%s (%s) -> %s', e.constraint_name, array_to_string(e.cols, ', '), e.parent) END
+        FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel ORDER BY e.edge DESC, e.constraint_name);
+    SELECT coalesce(jsonb_object_agg(c.category, c.cols), '{}') INTO columns
+      FROM (SELECT l.category, jsonb_agg(l.column_name || CASE WHEN l.encrypted THEN ' (encrypted)' ELSE '' END
+                                         ORDER BY l.attnum) AS cols
+              FROM gdpr._column_labels(t.rel) l WHERE l.category IS NOT NULL GROUP BY l.category) c;
+    SELECT * INTO h FROM gdpr.legal_hold lh WHERE lh.hold_table = t.rel;
+    on_erase := CASE
+      WHEN h.hold_table IS NOT NULL THEN
+        format('kept %s from %s (%s), then erased; older rows deleted', h.keep, h.from_column, h.reason)
+      WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
+      WHEN EXISTS (SELECT 1 FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
+        'detached (its foreign key is ON DELETE SET NULL), the row stays'
+      WHEN (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
+        'deleted; only detached while another subject still shares the row'
+      ELSE 'deleted' END;
+    w := '{}';
+    -- columns that look personal but carry no category
+    w := w || ARRAY(
+      SELECT format('column %s looks personal but has no category: tag it with gdpr_tag()', l.column_name)
+        FROM gdpr._column_labels(t.rel) l
+       WHERE l.category IS NULL
+         AND l.column_name ~* '(e_?mail|phone|mobile|(first|last|full|given|family|display)_?name|^name$|birth|^dob$|address|street|post_?code|zip|(^|_)ip(_|$)|ip_?addr|passport|ssn|national_id|iban)'
+       ORDER BY l.attnum);
+    -- a foreign key without an index makes every erase scan the table
+    w := w || ARRAY(
+      SELECT format('foreign key %s (%s) has no index: erasing a subject scans the whole table',
+                    e.constraint_name, array_to_string(e.cols, ', '))
+        FROM gdpr._map_edges(kind) e
+       WHERE e.rel = t.rel AND e.edge IN ('fk', 'link')
+         AND NOT EXISTS (
+           SELECT 1 FROM pg_index i
+            WHERE i.indrelid = t.rel
+              AND (SELECT array_agg(a.attname ORDER BY u.o) FROM unnest(i.indkey[0:cardinality(e.cols) - 1]) WITH ORDINALITY u(n, o)
+                     JOIN pg_attribute a ON a.attrelid = t.rel AND a.attnum = u.n) = e.cols)
+       ORDER BY e.constraint_name);
+    -- ON DELETE CASCADE into a held table would delete rows the law keeps
+    IF h.hold_table IS NOT NULL THEN
+      w := w || ARRAY(
+        SELECT format('foreign key %s is ON DELETE CASCADE: deleting its parent row outside pg_gdpr would delete held rows',
+                      e.constraint_name)
+          FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.on_delete = 'c');
+    END IF;
+    -- personal data in shared rows can only be erased per subject if encrypted
+    IF (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
+      w := w || ARRAY(
+        SELECT format('column %s is personal but not encrypted in a table shared by subjects: it stays when one of them is erased',
+                      l.column_name)
+          FROM gdpr._column_labels(t.rel) l
+         WHERE l.category IN ('personal', 'sensitive') AND NOT l.encrypted ORDER BY l.attnum);
+    END IF;
+    warnings := w;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_data_map(text) IS
+  'The tables holding a kind''s data, how each is reached, its columns by category, what erasure does, and warnings';
+
+-- Any DDL may change the map: drop the compiled statements, follow column
+-- renames in the registrations.
+CREATE FUNCTION gdpr._on_ddl_command_end() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cmd record;
+  new_name name;
+BEGIN
+  IF to_regclass('gdpr.map_cache') IS NULL THEN
+    RETURN;  -- the extension itself is being created or dropped
+  END IF;
+  DELETE FROM gdpr.map_cache;
+  FOR cmd IN SELECT c.objid, c.objsubid FROM pg_event_trigger_ddl_commands() c
+              WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table column' LOOP
+    SELECT a.attname INTO new_name FROM pg_attribute a WHERE a.attrelid = cmd.objid AND a.attnum = cmd.objsubid;
+    UPDATE gdpr.subject_kind k SET id_column = new_name
+     WHERE k.root_table = cmd.objid
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = cmd.objid AND a.attname = k.id_column AND NOT a.attisdropped);
+    UPDATE gdpr.subject_link l SET link_column = new_name
+     WHERE l.link_table = cmd.objid
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = cmd.objid AND a.attname = l.link_column AND NOT a.attisdropped);
+    UPDATE gdpr.legal_hold h SET from_column = new_name
+     WHERE h.hold_table = cmd.objid
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = cmd.objid AND a.attname = h.from_column AND NOT a.attisdropped);
+  END LOOP;
+END
+$fn$;
+
+-- A dropped table or column leaves the map.
+CREATE FUNCTION gdpr._on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  dropped record;
+  gone text;
+BEGIN
+  IF to_regclass('gdpr.map_cache') IS NULL THEN
+    RETURN;
+  END IF;
+  DELETE FROM gdpr.map_cache;
+  FOR dropped IN SELECT d.objid, d.objsubid, d.object_type FROM pg_event_trigger_dropped_objects() d
+                  WHERE d.object_type IN ('table', 'table column') LOOP
+    FOR gone IN
+      DELETE FROM gdpr.subject_kind k
+       WHERE k.root_table = dropped.objid
+         AND (dropped.object_type = 'table'
+              OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dropped.objid AND a.attname = k.id_column AND NOT a.attisdropped))
+      RETURNING k.kind
+    LOOP
+      RAISE NOTICE 'pg_gdpr: subject kind "%" is unregistered: its root table or id column was dropped', gone;
+    END LOOP;
+    DELETE FROM gdpr.subject_link l
+     WHERE l.link_table = dropped.objid
+       AND (dropped.object_type = 'table'
+            OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dropped.objid AND a.attname = l.link_column AND NOT a.attisdropped));
+    DELETE FROM gdpr.legal_hold h
+     WHERE h.hold_table = dropped.objid
+       AND (dropped.object_type = 'table'
+            OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dropped.objid AND a.attname = h.from_column AND NOT a.attisdropped));
+  END LOOP;
+END
+$fn$;
+
+CREATE EVENT TRIGGER pg_gdpr_ddl_command_end ON ddl_command_end EXECUTE FUNCTION gdpr._on_ddl_command_end();
+CREATE EVENT TRIGGER pg_gdpr_sql_drop ON sql_drop EXECUTE FUNCTION gdpr._on_sql_drop();

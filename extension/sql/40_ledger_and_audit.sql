@@ -1,0 +1,191 @@
+-- ---------------------------------------------------------------------------
+-- Evidence: the keyed subject hash, tombstones of erased subjects, rows
+-- kept under a legal hold, the request ledger and the append-only audit log.
+-- ---------------------------------------------------------------------------
+
+-- The key of the subject hash. Dumped with the database so that hashes in
+-- tombstones still match after a restore; readable by the owner only.
+CREATE TABLE gdpr.instance_secret (
+  name  text PRIMARY KEY,
+  value bytea NOT NULL
+);
+REVOKE ALL ON gdpr.instance_secret FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('gdpr.instance_secret', '');
+
+CREATE FUNCTION gdpr._hmac_sha256(key bytea, message bytea) RETURNS bytea
+  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'gdpr_hmac_sha256';
+CREATE FUNCTION gdpr._random_bytes(count integer) RETURNS bytea
+  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'gdpr_random_bytes';
+REVOKE ALL ON FUNCTION gdpr._hmac_sha256(bytea, bytea), gdpr._random_bytes(integer) FROM PUBLIC;
+
+-- A keyed hash of (kind, id): identifies a subject in the ledger, tombstones
+-- and audit log without holding the id itself. The key is made on first use,
+-- not by CREATE EXTENSION, so that a restore brings back the original key
+-- instead of colliding with a new one.
+CREATE FUNCTION gdpr.subject_hash(kind text, subject_id text) RETURNS bytea
+  LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  secret bytea;
+BEGIN
+  SELECT s.value INTO secret FROM gdpr.instance_secret s WHERE s.name = 'subject_hash';
+  IF NOT FOUND THEN
+    INSERT INTO gdpr.instance_secret VALUES ('subject_hash', gdpr._random_bytes(32))
+    ON CONFLICT (name) DO NOTHING;
+    SELECT s.value INTO secret FROM gdpr.instance_secret s WHERE s.name = 'subject_hash';
+  END IF;
+  RETURN gdpr._hmac_sha256(secret, convert_to(kind, 'UTF8') || '\x00'::bytea || convert_to(subject_id, 'UTF8'));
+END
+$fn$;
+
+CREATE TABLE gdpr.tombstone (
+  subject_hash bytea PRIMARY KEY,
+  kind         text NOT NULL,
+  erased_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  request_id   bigint
+);
+COMMENT ON TABLE gdpr.tombstone IS 'Erased subjects (keyed hashes): replayed after a restore, checked before new data';
+
+CREATE TABLE gdpr.hold_release (
+  subject_hash bytea NOT NULL,
+  kind         text NOT NULL,
+  hold_table   regclass NOT NULL,
+  row_key      jsonb NOT NULL,
+  release_at   timestamptz NOT NULL,
+  released_at  timestamptz,
+  PRIMARY KEY (hold_table, row_key)
+);
+COMMENT ON TABLE gdpr.hold_release IS 'Rows of erased subjects kept under a legal hold, and when their personal fields go';
+
+CREATE TABLE gdpr.request (
+  request_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  kind         text NOT NULL,
+  subject_id   text,  -- cleared once the request is completed
+  subject_hash bytea NOT NULL,
+  request_type text NOT NULL CHECK (request_type IN ('access', 'portability', 'erasure', 'rectification',
+                                                     'restriction', 'objection', 'consent_withdrawal')),
+  channel      text NOT NULL,
+  status       text NOT NULL DEFAULT 'received'
+               CHECK (status IN ('received', 'verified', 'completed', 'rejected')),
+  received_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  due_at       timestamptz NOT NULL,
+  verified_at  timestamptz,
+  completed_at timestamptz,
+  outcome      jsonb
+);
+CREATE INDEX request_open ON gdpr.request (due_at) WHERE status IN ('received', 'verified');
+CREATE INDEX request_subject ON gdpr.request (subject_hash);
+COMMENT ON TABLE gdpr.request IS 'Requests of data subjects, from receipt through verification to completion';
+
+CREATE TABLE gdpr.audit_log (
+  audit_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  logged_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  session_role name NOT NULL DEFAULT session_user,
+  acting_role  name NOT NULL,
+  action       text NOT NULL,
+  kind         text,
+  subject_hash bytea,
+  request_id   bigint,
+  details      jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE gdpr.audit_log IS 'Append-only record of erasures, exports, rectifications, requests and key operations';
+
+CREATE FUNCTION gdpr._audit_log_is_append_only() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF current_setting('pg_gdpr.audit_maintenance', true) = 'on' AND pg_has_role(current_user, 'gdpr_admin', 'MEMBER')
+     AND current_user = (SELECT c.relowner::regrole::name FROM pg_class c WHERE c.oid = TG_RELID) THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  RAISE EXCEPTION 'gdpr.audit_log is append-only'
+    USING ERRCODE = 'insufficient_privilege',
+          DETAIL = format('%s is not allowed on the audit log.', TG_OP),
+          HINT = 'Audit records are evidence; they are only ever added.';
+END
+$fn$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gdpr.audit_log
+  FOR EACH ROW EXECUTE FUNCTION gdpr._audit_log_is_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gdpr.audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._audit_log_is_append_only();
+
+CREATE FUNCTION gdpr._audit(acting_role name, action text, kind text, subject_hash bytea,
+                            request_id bigint, details jsonb) RETURNS void
+  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  INSERT INTO gdpr.audit_log (acting_role, action, kind, subject_hash, request_id, details)
+  VALUES (acting_role, action, kind, subject_hash, request_id, coalesce(details, '{}'))
+$fn$;
+
+SELECT pg_catalog.pg_extension_config_dump('gdpr.tombstone', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.hold_release', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.request', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.audit_log', '');
+REVOKE ALL ON gdpr.tombstone, gdpr.hold_release, gdpr.request, gdpr.audit_log FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- What Art. 15 requires beside the data: purposes with their lawful basis,
+-- recipients (processors), retention per category. Editable by the DPO and
+-- kept by pg_dump; gdpr_load_policy_defaults() fills them from the privacy
+-- policy this project enforces.
+-- ---------------------------------------------------------------------------
+CREATE TABLE gdpr.purpose (
+  purpose      text PRIMARY KEY,
+  lawful_basis text NOT NULL CHECK (lawful_basis IN ('consent', 'contract', 'legal_obligation',
+                                                     'vital_interests', 'public_task', 'legitimate_interests')),
+  description  text NOT NULL,
+  categories   text[] NOT NULL,
+  -- the policy: "We never sell your personal data ... or use it for behavioral advertising"
+  CHECK (purpose !~* '(sale|sell|behaviou?ral.?advertising)')
+);
+
+CREATE TABLE gdpr.processor (
+  processor text PRIMARY KEY,
+  service   text NOT NULL,
+  location  text
+);
+
+CREATE TABLE gdpr.category_retention (
+  category  text PRIMARY KEY CHECK (category IN ('personal', 'usage', 'customer', 'technical', 'sensitive')),
+  retention text NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('gdpr.purpose', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.processor', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.category_retention', '');
+REVOKE ALL ON gdpr.purpose, gdpr.processor, gdpr.category_retention FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.gdpr_load_policy_defaults() RETURNS integer
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  added integer;
+  total integer := 0;
+BEGIN
+  INSERT INTO gdpr.purpose VALUES
+  ('service_delivery', 'contract', 'Provide, maintain, and continuously improve the CRM platform', '{personal,customer,technical}'),
+    ('customer_support', 'contract', 'Respond to inquiries, troubleshoot issues, and send essential service communications', '{personal,customer,technical}'),
+    ('security_compliance', 'legal_obligation', 'Detect and prevent fraud, enforce terms of service, and comply with legal obligations', '{personal,technical,usage}'),
+    ('product_improvement', 'legitimate_interests', 'Analyze usage patterns to prioritize feature development and enhance user experience', '{usage}'),
+    ('billing', 'contract', 'Process payments, manage subscriptions, and send renewal reminders', '{personal,customer}')
+  ON CONFLICT DO NOTHING;
+  GET DIAGNOSTICS added = ROW_COUNT; total := total + added;
+  INSERT INTO gdpr.processor VALUES
+  ('AWS', 'Cloud infrastructure: data storage and compute', 'Ireland'),
+  ('PostgreSQL (managed)', 'Encrypted data storage', NULL),
+  ('SendGrid / AWS SES', 'Transactional email', NULL),
+  ('Razorpay / Stripe', 'Subscription payments (PCI DSS Level 1)', NULL),
+  ('Sentry', 'Error tracking', NULL),
+  ('Mixpanel', 'Anonymized usage analytics', NULL),
+  ('Zendesk', 'Support ticket management', NULL)
+  ON CONFLICT DO NOTHING;
+  GET DIAGNOSTICS added = ROW_COUNT; total := total + added;
+  INSERT INTO gdpr.category_retention VALUES
+  ('personal', 'For the duration of the subscription plus 30 days; erased within 30 days of a verified deletion request'),
+  ('customer', 'For the duration of the subscription plus 30 days'),
+  ('usage', 'Anonymized and aggregated; kept for 24 months'),
+  ('technical', '90 days'),
+  ('sensitive', 'Only while needed for the purpose it was provided for')
+  ON CONFLICT DO NOTHING;
+  GET DIAGNOSTICS added = ROW_COUNT; total := total + added;
+  RETURN total;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_load_policy_defaults() IS
+  'Fills purposes, processors and retention periods from the privacy policy; keeps existing rows';

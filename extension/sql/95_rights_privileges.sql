@@ -1,0 +1,40 @@
+-- ---------------------------------------------------------------------------
+-- Privileges of the data map, the rights and the ledger. gdpr_admin (the
+-- DPO's role) registers, tags, erases, exports, rectifies, manages requests
+-- and reads the ledger and the audit log; nothing is granted to PUBLIC.
+-- ---------------------------------------------------------------------------
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
+GRANT USAGE ON SCHEMA gdpr TO gdpr_admin;
+GRANT SELECT ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.tombstone, gdpr.hold_release,
+                gdpr.request, gdpr.audit_log, gdpr.purpose, gdpr.processor, gdpr.category_retention
+   TO gdpr_admin;
+GRANT INSERT, UPDATE, DELETE ON gdpr.purpose, gdpr.processor, gdpr.category_retention TO gdpr_admin;
+
+-- The SECURITY DEFINER bodies behind the public wrappers.
+GRANT EXECUTE ON FUNCTION gdpr._erase(text, text, text, name, bigint),
+                          gdpr._export(text, text, name, bigint),
+                          gdpr._rectify(text, text, regclass, name, text, name),
+                          gdpr._request(text, text, text, text, name),
+                          gdpr._verify_request(bigint, name),
+                          gdpr._fulfil_request(bigint, name),
+                          gdpr._shred_key(text, text, name),
+                          gdpr._rotate_master_key(bigint, name)
+   TO gdpr_admin;
+
+DO $grants$
+DECLARE
+  f text;
+BEGIN
+  FOREACH f IN ARRAY ARRAY[
+    'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
+    'gdpr_link(regclass, text, name)', 'gdpr_hold(regclass, interval, name, text)',
+    'gdpr_data_map(text)', 'gdpr_erase(text, text, text)', 'gdpr_export(text, text)',
+    'gdpr_export_rows(text, text)', 'gdpr_rectify(text, text, regclass, name, text)',
+    'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
+    'gdpr_fulfil_request(bigint)', 'gdpr_requests_overdue()', 'gdpr_load_policy_defaults()']
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
+  END LOOP;
+END
+$grants$;
