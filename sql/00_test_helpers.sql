@@ -32,3 +32,20 @@ $$;
 GRANT USAGE ON SCHEMA test TO PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test TO PUBLIC;
 SELECT test.error_of('SELECT 1/0');
+
+-- Removes the CRM fixture (test/fixtures/crm.sql) and everything pg_gdpr
+-- recorded about its subjects, so the next test file starts clean. The
+-- audit log is append-only: tests look at rows added since they started.
+CREATE FUNCTION test.reset_crm() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL client_min_messages = warning;
+  DROP SCHEMA IF EXISTS crm CASCADE;
+  DELETE FROM gdpr.subject_kind;
+  DELETE FROM gdpr.subject_link;
+  DELETE FROM gdpr.legal_hold;
+  DELETE FROM gdpr.subject_key WHERE subject_kind IN ('user', 'contact') AND subject_id IN ('1', '2', '3', '10', '11', '424242');
+  DELETE FROM gdpr.tombstone;
+  DELETE FROM gdpr.hold_release;
+  DELETE FROM gdpr.request;
+END
+$$;

@@ -92,6 +92,19 @@ CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
      AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
 $fn$;
 
+-- True for rows that still hold something _anonymize_set() would erase.
+CREATE FUNCTION gdpr._anonymize_pending(rel regclass) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT '(' || string_agg(
+           CASE WHEN NOT l.not_null THEN format('t0.%I IS NOT NULL', l.column_name)
+                ELSE format('t0.%I NOT LIKE ''erased-%%''', l.column_name) END, ' OR ' ORDER BY l.attnum) || ')'
+    FROM gdpr._column_labels(rel) l
+   WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
+     AND NOT (l.encrypted AND l.not_null)
+     AND (NOT l.not_null OR l.type_name IN ('text', 'character varying'))
+     AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
+$fn$;
+
 CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT ARRAY(SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(n, o)
@@ -219,7 +232,8 @@ BEGIN
     anon := gdpr._anonymize_set(t.rel);
     IF anon IS NOT NULL THEN
       steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'anonymized', 'sql',
-        format('UPDATE %s t0 SET %s WHERE %s AND NOT %s', t.rel, anon, pred, held));
+        format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s', t.rel, anon, pred, held,
+               gdpr._anonymize_pending(t.rel)));
     END IF;
   END LOOP;
 
@@ -231,6 +245,11 @@ BEGIN
               FROM unnest(export_parts) WITH ORDINALITY u(part, i) GROUP BY (i - 1) / 40) c);
   result.erase_steps := steps;
   result.built_at := now();
+  -- Cache it unless another transaction is caching the same kind right now:
+  -- an export must never wait for an uncommitted erase just to share a plan.
+  IF NOT pg_try_advisory_xact_lock(hashtext('pg_gdpr.map_cache'), hashtext(kind)) THEN
+    RETURN result;
+  END IF;
   INSERT INTO gdpr.map_cache AS m VALUES (result.*)
   ON CONFLICT ON CONSTRAINT map_cache_pkey DO UPDATE SET export_sql = excluded.export_sql, erase_steps = excluded.erase_steps,
                                    built_at = excluded.built_at;

@@ -267,25 +267,25 @@ CREATE FUNCTION gdpr._fulfil_request(request_id bigint, acting_role name) RETURN
 DECLARE
   r gdpr.request := gdpr._get_request(request_id, 'verified');
   result jsonb;
-  outcome jsonb;
+  summary jsonb;
 BEGIN
   CASE r.request_type
     WHEN 'erasure' THEN
       result := gdpr._erase(r.kind, r.subject_id, format('request %s', r.request_id), acting_role, r.request_id);
-      outcome := result;
+      summary := result;
     WHEN 'access', 'portability' THEN
       result := gdpr._export(r.kind, r.subject_id, acting_role, r.request_id);
-      outcome := jsonb_build_object('exported_tables', (SELECT count(*) FROM jsonb_each(result->'data') d
+      summary := jsonb_build_object('exported_tables', (SELECT count(*) FROM jsonb_each(result->'data') d
                                                           WHERE jsonb_array_length(d.value) > 0));
     ELSE
-      outcome := jsonb_build_object('recorded', r.request_type);
-      result := outcome;
+      summary := jsonb_build_object('recorded', r.request_type);
+      result := summary;
   END CASE;
   UPDATE gdpr.request q
-     SET status = 'completed', completed_at = now(), outcome = _fulfil_request.outcome,
+     SET status = 'completed', completed_at = now(), outcome = summary,
          subject_id = CASE WHEN r.request_type = 'erasure' THEN NULL ELSE q.subject_id END
    WHERE q.request_id = r.request_id;
-  PERFORM gdpr._audit(acting_role, 'request_completed', r.kind, r.subject_hash, r.request_id, outcome);
+  PERFORM gdpr._audit(acting_role, 'request_completed', r.kind, r.subject_hash, r.request_id, summary);
   RETURN result;
 END
 $fn$;
