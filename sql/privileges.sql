@@ -14,6 +14,14 @@ SELECT test.error_of($$SELECT gdpr_shred_key('user', 'priv')$$);
 SELECT test.error_of($$SELECT gdpr_rotate_master_key()$$);
 SELECT test.error_of($$SELECT * FROM gdpr_master_key_status()$$);
 SELECT test.error_of($$SELECT gdpr._boundary_selftest('cpp')$$);
+SELECT test.error_of($$SELECT gdpr_erase('user', 'priv', 'x')$$);
+SELECT test.error_of($$SELECT gdpr._erase('user', 'priv', 'x', 'someone_else', NULL)$$);
+SELECT test.error_of($$SELECT gdpr_export('user', 'priv')$$);
+SELECT test.error_of($$SELECT * FROM gdpr_data_map('user')$$);
+SELECT test.error_of($$SELECT gdpr_register_subject('user', 'priv_sample', 'ct')$$);
+SELECT test.error_of($$SELECT gdpr_request('user', 'priv', 'erasure', 'web')$$);
+SELECT test.error_of($$SELECT * FROM gdpr.audit_log$$);
+SELECT test.error_of($$SELECT * FROM gdpr.request$$);
 RESET ROLE;
 
 -- section: gdpr_app encrypts and decrypts without seeing the key table
@@ -23,6 +31,8 @@ SELECT gdpr_decrypt(gdpr_encrypt('user', 'priv-new', 'fresh', 'c'), 'c') AS new_
 SELECT test.error_of('SELECT * FROM gdpr.subject_key');
 SELECT test.error_of($$SELECT gdpr_shred_key('user', 'priv')$$);
 SELECT test.error_of($$SELECT gdpr_rotate_master_key()$$);
+SELECT test.error_of($$SELECT gdpr_erase('user', 'priv', 'x')$$);
+SELECT test.error_of($$SELECT gdpr_export('user', 'priv')$$);
 -- the caller's search_path cannot redirect the key queries
 CREATE TEMP TABLE subject_key (key_id bigint);
 SET search_path = pg_temp, public;
@@ -35,6 +45,10 @@ SET ROLE privacy_officer;
 SELECT gdpr_shred_key('user', 'priv') AS keys_shredded;
 SELECT gdpr_decrypt(ct, 'c') IS NULL AS erased FROM priv_sample;
 SELECT count(*) > 0 AS sees_status FROM gdpr_master_key_status();
+-- and reads the evidence, naming itself as the actor
+SELECT action, acting_role FROM gdpr.audit_log WHERE action = 'shred_keys' ORDER BY audit_id DESC LIMIT 1;
+SELECT test.error_of($$SELECT * FROM gdpr.subject_key$$);
+SELECT test.error_of($$SELECT * FROM gdpr.instance_secret$$);
 RESET ROLE;
 
 -- section: nothing of the extension is executable by PUBLIC

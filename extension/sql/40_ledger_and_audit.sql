@@ -120,6 +120,10 @@ SELECT pg_catalog.pg_extension_config_dump('gdpr.tombstone', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.hold_release', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.request', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.audit_log', '');
+-- Their identity sequences too, or a restored database would hand out
+-- request and audit ids that exist already.
+SELECT pg_catalog.pg_extension_config_dump('gdpr.request_request_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('gdpr.audit_log_audit_id_seq', '');
 REVOKE ALL ON gdpr.tombstone, gdpr.hold_release, gdpr.request, gdpr.audit_log FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
