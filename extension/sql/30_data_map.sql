@@ -36,6 +36,7 @@ CREATE TABLE gdpr.map_cache (
   kind        text PRIMARY KEY,
   export_sql  text NOT NULL,
   erase_steps jsonb NOT NULL,
+  categories  jsonb NOT NULL,  -- table -> data categories of its tagged columns
   built_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 

@@ -56,6 +56,14 @@ BEGIN
   IF e.edge IN ('root', 'link') THEN
     RETURN format('%I.%I = $1::%s', alias, e.cols[1], e.col_types[1]);
   END IF;
+  -- A foreign key to the root's id column: the constraint guarantees the
+  -- referenced row, so compare with the id directly instead of joining.
+  IF e.parent = (SELECT k.root_table FROM gdpr.subject_kind k WHERE k.kind = _edge_predicate.kind)
+     AND e.parent_cols = ARRAY[(SELECT k.id_column FROM gdpr.subject_kind k WHERE k.kind = _edge_predicate.kind)] THEN
+    RETURN format('%I.%I = $1::%s', alias, e.cols[1],
+                  (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                    WHERE a.attrelid = e.parent AND a.attname = e.parent_cols[1]));
+  END IF;
   RETURN format('(%s) IN (SELECT %s FROM %s %I WHERE %s)',
                 gdpr._qualified(alias, e.cols), gdpr._qualified(inner_alias, e.parent_cols),
                 e.parent, inner_alias, gdpr._owned_predicate(kind, e.parent, inner_alias, level + 1));
@@ -244,6 +252,10 @@ BEGIN
       FROM (SELECT array_agg(part ORDER BY i) AS chunk
               FROM unnest(export_parts) WITH ORDINALITY u(part, i) GROUP BY (i - 1) / 40) c);
   result.erase_steps := steps;
+  result.categories := (SELECT coalesce(jsonb_object_agg(m.rel::text, to_jsonb(ARRAY(
+                            SELECT DISTINCT l.category FROM gdpr._column_labels(m.rel) l
+                             WHERE l.category IS NOT NULL ORDER BY 1))), '{}')
+                          FROM gdpr._map_tables(kind) m);
   result.built_at := now();
   -- Cache it unless another transaction is caching the same kind right now:
   -- an export must never wait for an uncommitted erase just to share a plan.
@@ -252,6 +264,7 @@ BEGIN
   END IF;
   INSERT INTO gdpr.map_cache AS m VALUES (result.*)
   ON CONFLICT ON CONSTRAINT map_cache_pkey DO UPDATE SET export_sql = excluded.export_sql, erase_steps = excluded.erase_steps,
+                                   categories = excluded.categories,
                                    built_at = excluded.built_at;
   RETURN result;
 END

@@ -89,6 +89,12 @@ BEGIN
   IF to_regclass('gdpr.map_cache') IS NULL THEN
     RETURN;  -- the extension itself is being created or dropped
   END IF;
+  -- Temporary objects never hold a subject's data: sessions that create
+  -- temp tables must not throw away every compiled plan.
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+                  WHERE c.schema_name IS NULL OR c.schema_name !~ '^pg_temp') THEN
+    RETURN;
+  END IF;
   DELETE FROM gdpr.map_cache;
   FOR cmd IN SELECT c.objid, c.objsubid FROM pg_event_trigger_ddl_commands() c
               WHERE c.command_tag = 'ALTER TABLE' AND c.object_type = 'table column' LOOP

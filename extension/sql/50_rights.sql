@@ -98,6 +98,7 @@ CREATE FUNCTION gdpr._export(kind text, subject_id text, acting_role name, reque
   SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   k gdpr.subject_kind := gdpr._require_kind(kind);
+  plan gdpr.map_cache;
   data jsonb;
   hash bytea;
   tables_with_rows text[];
@@ -105,11 +106,12 @@ DECLARE
   document jsonb;
 BEGIN
   PERFORM gdpr._require_subject_id(subject_id);
-  EXECUTE (gdpr._compiled(kind)).export_sql INTO data USING subject_id;
+  plan := gdpr._compiled(kind);
+  EXECUTE plan.export_sql INTO data USING subject_id;
   hash := gdpr.subject_hash(kind, subject_id);
   tables_with_rows := ARRAY(SELECT d.key FROM jsonb_each(data) d WHERE jsonb_array_length(d.value) > 0);
-  held_categories := ARRAY(SELECT DISTINCT l.category FROM unnest(tables_with_rows) t, gdpr._column_labels(t::regclass) l
-                       WHERE l.category IS NOT NULL ORDER BY 1);
+  held_categories := ARRAY(SELECT DISTINCT c FROM unnest(tables_with_rows) t,
+                                  jsonb_array_elements_text(plan.categories -> t) c ORDER BY 1);
   document := jsonb_build_object(
     'subject', jsonb_build_object('kind', kind, 'id', subject_id),
     'generated_at', now(),
