@@ -57,3 +57,9 @@ awk -v plain="${ms[plain_length]}" -v enc="${ms[ours_encrypt]}" -v pgce="${ms[pg
   r = dec / plain; ok = r <= 3;   if (!ok) verdict = "MISS"; printf "%-52s %7.2fx %8s %s\n", "decrypt cost vs plain length() scan", r, "<= 3x", ok ? "ok" : "MISS"
   printf "\nencryption benchmark: %s\n", verdict
 }'
+
+if [ "${BENCH_RIGHTS:-1}" = 1 ]; then
+  echo
+  echo "rights: gdpr_erase / gdpr_export against hand-written SQL for the same schema"
+  bash bench/rights_bench.sh
+fi

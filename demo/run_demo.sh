@@ -17,6 +17,13 @@ step() {
   printf '\n'
   { psql_q -d crm -P footer=off -c "$2" 2>&1 || true; } | sed "s/^/    /"
 }
+# setup "what it does" "SQL": prints the SQL and runs it without showing results.
+setup() {
+  printf '\n%s▸ %s%s\n' "$cyan" "$1" "$reset"
+  printf '%s' "$2" | sed "s/^/  ${dim}│${reset} /"
+  printf '\n'
+  psql_q -d crm -c "$2" >/dev/null
+}
 
 chapter "Setting up"
 say "Starting a throwaway PostgreSQL cluster with shared_preload_libraries = 'pg_gdpr' and a master key file (mode 0600, outside the database)."
@@ -49,6 +56,44 @@ step "Her fields now read as NULL; nobody else is affected" \
   FROM contacts ORDER BY contact_id;"
 step "Nothing new can be encrypted for her" \
 "SELECT gdpr_encrypt('contact', '100', 'marie@new.example', 'crm.contacts.email');"
+
+chapter "The data map"
+say "Tell pg_gdpr what a subject is, which tables have no foreign key, what the law says to keep, and what each column holds. It finds the rest by following foreign keys."
+setup "Register subjects, a link, a legal hold, and column categories" \
+"SELECT gdpr_register_subject('user', 'users', 'user_id');
+SELECT gdpr_register_subject('contact', 'contacts', 'contact_id');
+SELECT gdpr_link('page_views', 'user', 'user_id');
+SELECT gdpr_hold('invoices', '7 years', 'issued_on', 'tax law: invoices are kept 7 years');
+SELECT gdpr_tag('users', 'email', 'personal', 'crm.users.email');
+SELECT gdpr_tag('users', 'full_name', 'personal', 'crm.users.full_name');
+SELECT gdpr_tag('users', 'job_title', 'personal');
+SELECT gdpr_tag('contacts', 'email', 'personal', 'crm.contacts.email');
+SELECT gdpr_tag('contacts', 'phone', 'personal', 'crm.contacts.phone');
+SELECT gdpr_tag('invoices', 'billing_name', 'personal', 'crm.invoices.billing_name');
+SELECT gdpr_tag('sessions', 'ip_address', 'technical');
+SELECT gdpr_load_policy_defaults();"
+step "What pg_gdpr found for a user, and what it warns about" \
+"SELECT table_name, reached_by, on_erase, warnings FROM gdpr_data_map('user');"
+
+chapter "The right of access (Art. 15)"
+step "Alan asks what the CRM holds about him: one call, decrypted, with purposes, recipients and retention" \
+"SELECT jsonb_pretty(gdpr_export('user', '11') - 'purposes' - 'recipients' - 'generated_at');"
+
+chapter "The right to erasure (Art. 17)"
+say "Alan asks to be forgotten. The request is recorded with its 30-day due date, verified, then carried out in one transaction."
+setup "Record and verify the request" \
+"SELECT gdpr_request('user', '11', 'erasure', 'privacy@ form');
+SELECT gdpr_verify_request(1);"
+step "Carry it out" \
+"SELECT jsonb_pretty(gdpr_fulfil_request(1) - 'subject_hash');"
+step "What is left: the recent invoice, readable for the tax office; his user row, anonymized, because the invoice references it; the contact he managed, detached" \
+"SELECT invoice_id, gdpr_decrypt(billing_name, 'crm.invoices.billing_name') AS billing_name, issued_on FROM invoices;
+SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') AS full_name, job_title FROM users ORDER BY user_id;
+SELECT contact_id, owner_id FROM contacts ORDER BY contact_id;"
+step "The evidence: the ledger and the append-only audit log (subjects as keyed hashes)" \
+"SELECT request_id, request_type, status, subject_id, due_at::date FROM gdpr.request;
+SELECT audit_id, action, acting_role, left(encode(subject_hash, 'hex'), 12) || '…' AS subject FROM gdpr.audit_log ORDER BY audit_id;"
+step "Nobody can rewrite it" "DELETE FROM gdpr.audit_log;"
 
 chapter "Master key rotation"
 say "The operator adds version 2 to the key file and reloads; rotation re-wraps the data keys without touching a single row of data."

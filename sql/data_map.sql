@@ -38,6 +38,16 @@ CREATE TABLE crm.no_pk (user_id bigint REFERENCES crm.users, d date);
 SELECT test.error_of($$SELECT gdpr_hold('crm.no_pk', '1 year', 'd', 'x')$$);
 DROP TABLE crm.no_pk;
 
+-- section: a table whose rows are subjects of another kind is flagged when
+-- erasing would delete them (a plain foreign key, not ON DELETE SET NULL)
+CREATE TABLE crm.leads (lead_id bigint PRIMARY KEY, owner_id bigint REFERENCES crm.users);
+SELECT gdpr_register_subject('lead', 'crm.leads', 'lead_id');
+SELECT table_name, on_erase, warnings FROM gdpr_data_map('user') WHERE table_name = 'crm.leads';
+-- crm.contacts' owner key is ON DELETE SET NULL: no warning
+SELECT warnings FROM gdpr_data_map('user') WHERE table_name = 'crm.contacts';
+DROP TABLE crm.leads;
+SELECT kind FROM gdpr.subject_kind ORDER BY kind;
+
 -- section: a foreign key added later joins the map at once
 CREATE TABLE crm.tasks (task_id bigint PRIMARY KEY, assignee bigint REFERENCES crm.users, title text);
 SELECT table_name, reached_by FROM gdpr_data_map('user') WHERE table_name = 'crm.tasks';

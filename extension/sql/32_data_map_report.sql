@@ -62,6 +62,16 @@ BEGIN
                       e.constraint_name)
           FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.on_delete = 'c');
     END IF;
+    -- rows that are subjects of another kind would be deleted with this one
+    IF t.depth > 0 THEN
+      w := w || ARRAY(
+        SELECT format('rows of this table are subjects of kind "%s": erasing a %s deletes them; make its foreign key ON DELETE SET NULL to keep them',
+                      k.kind, gdpr_data_map.kind)
+          FROM gdpr.subject_kind k
+         WHERE k.root_table = t.rel AND k.kind <> gdpr_data_map.kind
+           AND EXISTS (SELECT 1 FROM gdpr._map_tables(gdpr_data_map.kind) m WHERE m.rel = t.rel AND m.owning)
+         ORDER BY k.kind);
+    END IF;
     -- personal data in shared rows can only be erased per subject if encrypted
     IF (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
       w := w || ARRAY(
