@@ -30,6 +30,11 @@ SELECT key_class, shredded_at IS NOT NULL AS shredded FROM gdpr.subject_key
  WHERE subject_kind = 'user' AND subject_id = '1' ORDER BY 1;
 SELECT count(*) AS tombstones FROM gdpr.tombstone WHERE subject_hash = gdpr.subject_hash('user', '1');
 
+-- section: a table linked without a foreign key refuses new rows for the erased subject
+SELECT test.error_of($$INSERT INTO crm.usage_events VALUES (99, 1, 'reports')$$);
+INSERT INTO crm.usage_events VALUES (98, 2, 'reports');
+DELETE FROM crm.usage_events WHERE event_id = 98;
+
 -- section: calling it again reports nothing to do
 SELECT gdpr_erase('user', '1', 'again') -> 'tables' AS tables, gdpr_erase('user', '1', 'again') -> 'keys_shredded' AS keys;
 

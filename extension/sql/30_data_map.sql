@@ -183,11 +183,56 @@ BEGIN
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
   INSERT INTO gdpr.subject_link (link_table, link_column, kind) VALUES (rel, column_name, kind)
   ON CONFLICT DO NOTHING;
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_refuse_erased_' || kind) THEN
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION gdpr._refuse_erased_subject(%L)',
+                   'gdpr_refuse_erased_' || kind, rel, kind);
+  END IF;
   DELETE FROM gdpr.map_cache;
 END
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_link(regclass, text, name) IS
-  'Declares that a column of a table without a foreign key holds ids of subjects of a kind';
+  'Declares that a column of a table without a foreign key holds ids of subjects of a kind; new rows for erased subjects are refused';
+-- Guards a linked table (no foreign key, so the root row lock does not
+-- protect it): a new row for an erased subject is refused. The shared
+-- per-subject lock makes an insert racing an erase wait for it, then see
+-- its tombstone; an insert that got there first is seen by the erase.
+CREATE FUNCTION gdpr._refuse_erased_subject() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  link record;
+  subject text;
+  hash bytea;
+BEGIN
+  FOR link IN SELECT l.link_column FROM gdpr.subject_link l
+               WHERE l.link_table = TG_RELID AND l.kind = TG_ARGV[0] LOOP
+    EXECUTE format('SELECT ($1).%I::text', link.link_column) INTO subject USING NEW;
+    CONTINUE WHEN subject IS NULL;
+    hash := gdpr.subject_hash(TG_ARGV[0], subject);
+    PERFORM gdpr._lock_subject(hash, true);
+    IF EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
+      RAISE EXCEPTION '% "%" was erased; % refuses new rows for it', TG_ARGV[0], subject, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Data of an erased subject must not be stored again.';
+    END IF;
+  END LOOP;
+  RETURN NEW;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._lock_subject(hash bytea, shared boolean) RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  key1 integer := hashtext('pg_gdpr.subject');
+  key2 integer := hashtext(encode(hash, 'hex'));
+BEGIN
+  IF shared THEN
+    PERFORM pg_advisory_xact_lock_shared(key1, key2);
+  ELSE
+    PERFORM pg_advisory_xact_lock(key1, key2);
+  END IF;
+END
+$fn$;
+
 
 CREATE FUNCTION @extschema@.gdpr_hold(rel regclass, keep interval, from_column name, reason text)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER

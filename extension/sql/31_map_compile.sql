@@ -84,15 +84,14 @@ BEGIN
 END
 $fn$;
 
--- SET list that anonymizes a row: tagged columns other than customer data.
--- Nullable columns become NULL; NOT NULL text gets a unique placeholder;
--- encrypted columns are left to the shredded key.
-CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
+-- Columns erasure anonymizes in rows that must stay: tagged columns other
+-- than customer data, except primary key columns, NOT NULL encrypted
+-- columns (left to the shredded key) and NOT NULL columns of types without
+-- a placeholder.
+CREATE FUNCTION gdpr._anonymizable_columns(rel regclass)
+  RETURNS TABLE (column_name name, attnum smallint, not_null boolean)
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT string_agg(
-           format('%I = %s', l.column_name,
-                  CASE WHEN NOT l.not_null THEN 'NULL'
-                       ELSE '''erased-'' || pg_catalog.gen_random_uuid()' END), ', ' ORDER BY l.attnum)
+  SELECT l.column_name, l.attnum, l.not_null
     FROM gdpr._column_labels(rel) l
    WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
      AND NOT (l.encrypted AND l.not_null)
@@ -100,17 +99,24 @@ CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
      AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
 $fn$;
 
+-- The SET list that anonymizes them: NULL, or for NOT NULL text a unique
+-- placeholder.
+CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT string_agg(
+           format('%I = %s', c.column_name,
+                  CASE WHEN NOT c.not_null THEN 'NULL'
+                       ELSE '''erased-'' || pg_catalog.gen_random_uuid()' END), ', ' ORDER BY c.attnum)
+    FROM gdpr._anonymizable_columns(rel) c
+$fn$;
+
 -- True for rows that still hold something _anonymize_set() would erase.
 CREATE FUNCTION gdpr._anonymize_pending(rel regclass) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT '(' || string_agg(
-           CASE WHEN NOT l.not_null THEN format('t0.%I IS NOT NULL', l.column_name)
-                ELSE format('t0.%I NOT LIKE ''erased-%%''', l.column_name) END, ' OR ' ORDER BY l.attnum) || ')'
-    FROM gdpr._column_labels(rel) l
-   WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
-     AND NOT (l.encrypted AND l.not_null)
-     AND (NOT l.not_null OR l.type_name IN ('text', 'character varying'))
-     AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
+           CASE WHEN NOT c.not_null THEN format('t0.%I IS NOT NULL', c.column_name)
+                ELSE format('t0.%I NOT LIKE ''erased-%%''', c.column_name) END, ' OR ' ORDER BY c.attnum) || ')'
+    FROM gdpr._anonymizable_columns(rel) c
 $fn$;
 
 CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]

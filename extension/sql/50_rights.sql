@@ -56,6 +56,8 @@ BEGIN
   PERFORM gdpr._require(reason, 'reason');
   hash := gdpr.subject_hash(kind, subject_id);
   plan := gdpr._compiled(kind);
+  -- Rows of linked tables (no foreign key) racing this erase wait for it.
+  PERFORM gdpr._lock_subject(hash, false);
   -- The subject's root row is locked first: a concurrent insert of a row
   -- referencing it waits for this transaction, then fails its foreign key.
   EXECUTE format('SELECT 1 FROM %s WHERE %I = $1::%s FOR UPDATE', k.root_table, k.id_column,
