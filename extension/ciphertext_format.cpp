@@ -56,8 +56,4 @@ void write_ciphertext_header(std::uint8_t* out, PayloadType type, std::uint64_t 
   }
 }
 
-const char* payload_type_name(PayloadType type) {
-  return type == PayloadType::kText ? "text" : "bytea";
-}
-
 }  // namespace gdpr

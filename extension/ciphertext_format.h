@@ -48,6 +48,5 @@ CiphertextView parse_ciphertext(const std::uint8_t* data, std::size_t size);
 // Writes the ten header bytes; the caller fills in nonce, body and tag.
 void write_ciphertext_header(std::uint8_t* out, PayloadType type, std::uint64_t key_id);
 
-const char* payload_type_name(PayloadType type);
 
 }  // namespace gdpr

@@ -159,8 +159,6 @@ KeyStore& KeyStore::instance() {
   return *g_store;
 }
 
-KeyStore* KeyStore::existing() noexcept { return g_store; }
-
 void KeyStore::sync_with_server() {
   if (!shared::available()) {
     throw GdprError(sqlstate::kObjectNotInPrerequisiteState,

@@ -34,7 +34,6 @@ class KeyStore {
   static constexpr const char* kMainKeyClass = "main";
 
   static KeyStore& instance();
-  static KeyStore* existing() noexcept;
 
   // The subject's key of this class, created on first use. Throws if the
   // subject's key was shredded.
