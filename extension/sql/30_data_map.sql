@@ -46,9 +46,12 @@ SELECT pg_catalog.pg_extension_config_dump('gdpr.legal_hold', '');
 REVOKE ALL ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.map_cache FROM PUBLIC;
 
 -- ---- helpers ----------------------------------------------------------------
+-- Helpers on the per-request path carry no SET search_path of their own:
+-- they run inside the SECURITY DEFINER bodies, which pin it, and a SET
+-- clause would cost a configuration save and restore on every call.
 
 CREATE FUNCTION gdpr._require(value anyelement, what text) RETURNS void
-  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql IMMUTABLE AS $fn$
 BEGIN
   IF value IS NULL THEN
     RAISE EXCEPTION '% must not be NULL', what
@@ -58,7 +61,7 @@ END
 $fn$;
 
 CREATE FUNCTION gdpr._require_kind(kind text) RETURNS gdpr.subject_kind
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
   registered gdpr.subject_kind;
 BEGIN
@@ -220,7 +223,7 @@ END
 $fn$;
 
 CREATE FUNCTION gdpr._lock_subject(hash bytea, shared boolean) RETURNS void
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   key1 integer := hashtext('pg_gdpr.subject');
   key2 integer := hashtext(encode(hash, 'hex'));

@@ -119,6 +119,55 @@ CREATE FUNCTION gdpr._anonymize_pending(rel regclass) RETURNS text
     FROM gdpr._anonymizable_columns(rel) c
 $fn$;
 
+-- Whether rows of a subject in rel can survive its erasure (and so keep
+-- referencing their parents): rel is under a legal hold, its rows may be
+-- shared with another subject, or a foreign key into it retains rows. The
+-- erase statements check for remaining references only where this can
+-- happen; elsewhere PostgreSQL's own foreign key checks suffice.
+CREATE FUNCTION gdpr._can_retain(kind text, rel regclass, seen oid[] DEFAULT '{}')
+  RETURNS boolean LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  f record;
+BEGIN
+  IF rel::oid = ANY (seen) THEN
+    RETURN true;  -- a cycle: assume the worst
+  END IF;
+  IF EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = rel)
+     OR (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = _can_retain.rel AND e.edge = 'fk') > 1 THEN
+    RETURN true;
+  END IF;
+  FOR f IN SELECT c.conrelid::regclass AS child, c.conname,
+                  NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
+                               WHERE a.attnotnull) AS nullable
+             FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
+    IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, seen || rel::oid) THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
+END
+$fn$;
+
+-- Whether rows of child referencing a subject's rows through this foreign
+-- key can still be there when those rows are deleted.
+CREATE FUNCTION gdpr._fk_retains(kind text, child regclass, constraint_name name, nullable boolean,
+                                 seen oid[] DEFAULT '{}')
+  RETURNS boolean LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  e record;
+BEGIN
+  SELECT * INTO e FROM gdpr._map_edges(kind) m
+   WHERE m.rel = child AND m.constraint_name = _fk_retains.constraint_name;
+  IF NOT FOUND THEN
+    RETURN NOT nullable;  -- not the subject's row: its reference is cleared if it may be NULL
+  END IF;
+  IF e.on_delete IN ('n', 'd') THEN
+    RETURN EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = child);  -- detached unless held
+  END IF;
+  RETURN gdpr._can_retain(kind, child, seen);
+END
+$fn$;
+
 CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT ARRAY(SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(n, o)
@@ -226,8 +275,10 @@ BEGIN
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
        ORDER BY c.conrelid::regclass::text, c.conname
     LOOP
-      unreferenced := unreferenced || format(' AND NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (%s))',
-                                             f.child, gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols));
+      IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable) THEN
+        unreferenced := unreferenced || format(' AND NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (%s))',
+                                               f.child, gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols));
+      END IF;
       IF f.nullable AND NOT EXISTS (SELECT 1 FROM gdpr._map_edges(kind) m
                                      WHERE m.rel = f.child AND m.constraint_name = f.conname) THEN
         steps := steps || jsonb_build_object('table', f.child::text, 'action', 'references_cleared', 'sql', format(
@@ -244,7 +295,7 @@ BEGIN
 
     -- step 5: anonymize what had to stay because other rows reference it
     anon := gdpr._anonymize_set(t.rel);
-    IF anon IS NOT NULL THEN
+    IF anon IS NOT NULL AND unreferenced <> '' THEN
       steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'anonymized', 'sql',
         format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s', t.rel, anon, pred, held,
                gdpr._anonymize_pending(t.rel)));
@@ -277,7 +328,7 @@ END
 $fn$;
 
 CREATE FUNCTION gdpr._compiled(kind text) RETURNS gdpr.map_cache
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   cached gdpr.map_cache;
 BEGIN

@@ -23,7 +23,7 @@ REVOKE ALL ON FUNCTION gdpr._hmac_sha256(bytea, bytea), gdpr._random_bytes(integ
 -- not by CREATE EXTENSION, so that a restore brings back the original key
 -- instead of colliding with a new one.
 CREATE FUNCTION gdpr.subject_hash(kind text, subject_id text) RETURNS bytea
-  LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql VOLATILE STRICT AS $fn$
 DECLARE
   secret bytea;
 BEGIN
@@ -111,7 +111,7 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gdpr.audit_log
 
 CREATE FUNCTION gdpr._audit(acting_role name, action text, kind text, subject_hash bytea,
                             request_id bigint, details jsonb) RETURNS void
-  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE sql VOLATILE AS $fn$
   INSERT INTO gdpr.audit_log (acting_role, action, kind, subject_hash, request_id, details)
   VALUES (acting_role, action, kind, subject_hash, request_id, coalesce(details, '{}'))
 $fn$;

@@ -8,7 +8,7 @@
 
 -- Destroys a subject's data keys, except the legal-hold key class when asked.
 CREATE FUNCTION gdpr._shred_keys(kind text, subject_id text, keep_hold_keys boolean)
-  RETURNS integer LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  RETURNS integer LANGUAGE plpgsql VOLATILE AS $fn$
 #variable_conflict use_column
 DECLARE
   shredded integer;
@@ -26,7 +26,7 @@ END
 $fn$;
 
 CREATE FUNCTION gdpr._require_subject_id(subject_id text) RETURNS void
-  LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql IMMUTABLE AS $fn$
 BEGIN
   PERFORM gdpr._require(subject_id, 'subject id');
   IF subject_id = '' THEN
