@@ -7,10 +7,11 @@
 
 -- Each way a map table's rows belong to a subject: the root's id column, a
 -- linked column, or a foreign key to a table nearer the root.
-CREATE FUNCTION gdpr._map_edges(kind text)
-  RETURNS TABLE (rel regclass, depth integer, edge text, parent regclass, constraint_name name,
-                 cols name[], parent_cols name[], col_types text[], nullable boolean,
-                 on_delete "char")
+CREATE TYPE gdpr.map_edge AS (
+  rel regclass, depth integer, edge text, parent regclass, constraint_name name,
+  cols name[], parent_cols name[], col_types text[], nullable boolean, on_delete "char");
+
+CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   WITH k AS (SELECT * FROM gdpr._require_kind(kind)),
   t AS (SELECT * FROM gdpr._map_tables(kind)),
@@ -41,6 +42,13 @@ CREATE FUNCTION gdpr._map_edges(kind text)
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
 $fn$;
 
+-- The edges of a kind, walked once: compiling and reporting pass this array
+-- down instead of walking the catalog again for every table.
+CREATE FUNCTION gdpr._edges(kind text) RETURNS gdpr.map_edge[]
+  LANGUAGE sql STABLE AS $fn$
+  SELECT ARRAY(SELECT m FROM gdpr._map_edges(kind) m)
+$fn$;
+
 CREATE FUNCTION gdpr._qualified(alias text, cols name[]) RETURNS text
   LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT string_agg(format('%I.%I', alias, c), ', ' ORDER BY i)
@@ -48,7 +56,8 @@ CREATE FUNCTION gdpr._qualified(alias text, cols name[]) RETURNS text
 $fn$;
 
 -- The predicate selecting one edge's rows of a subject whose id is $1.
-CREATE FUNCTION gdpr._edge_predicate(kind text, e record, alias text, level integer)
+CREATE FUNCTION gdpr._edge_predicate(kind text, e gdpr.map_edge, alias text, level integer,
+                                     edges gdpr.map_edge[])
   RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   inner_alias text := 'p' || level;
@@ -66,19 +75,23 @@ BEGIN
   END IF;
   RETURN format('(%s) IN (SELECT %s FROM %s %I WHERE %s)',
                 gdpr._qualified(alias, e.cols), gdpr._qualified(inner_alias, e.parent_cols),
-                e.parent, inner_alias, gdpr._owned_predicate(kind, e.parent, inner_alias, level + 1));
+                e.parent, inner_alias, gdpr._owned_predicate(kind, e.parent, inner_alias, level + 1, edges));
 END
 $fn$;
 
 -- The predicate selecting every row of rel that belongs to the subject $1.
-CREATE FUNCTION gdpr._owned_predicate(kind text, rel regclass, alias text, level integer DEFAULT 0)
+CREATE FUNCTION gdpr._owned_predicate(kind text, rel regclass, alias text, level integer DEFAULT 0,
+                                      edges gdpr.map_edge[] DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  e record;
+  e gdpr.map_edge;
   parts text[] := '{}';
 BEGIN
-  FOR e IN SELECT * FROM gdpr._map_edges(kind) m WHERE m.rel = _owned_predicate.rel ORDER BY m.edge, m.constraint_name LOOP
-    parts := parts || gdpr._edge_predicate(kind, e, alias, level);
+  IF edges IS NULL THEN
+    edges := gdpr._edges(kind);
+  END IF;
+  FOR e IN SELECT m.* FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel ORDER BY m.edge, m.constraint_name LOOP
+    parts := parts || gdpr._edge_predicate(kind, e, alias, level, edges);
   END LOOP;
   RETURN '(' || array_to_string(parts, ' OR ') || ')';
 END
@@ -124,7 +137,7 @@ $fn$;
 -- shared with another subject, or a foreign key into it retains rows. The
 -- erase statements check for remaining references only where this can
 -- happen; elsewhere PostgreSQL's own foreign key checks suffice.
-CREATE FUNCTION gdpr._can_retain(kind text, rel regclass, seen oid[] DEFAULT '{}')
+CREATE FUNCTION gdpr._can_retain(kind text, rel regclass, edges gdpr.map_edge[], seen oid[] DEFAULT '{}')
   RETURNS boolean LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   f record;
@@ -133,14 +146,14 @@ BEGIN
     RETURN true;  -- a cycle: assume the worst
   END IF;
   IF EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = rel)
-     OR (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = _can_retain.rel AND e.edge = 'fk') > 1 THEN
+     OR (SELECT count(*) FROM unnest(edges) e WHERE e.rel = _can_retain.rel AND e.edge = 'fk') > 1 THEN
     RETURN true;
   END IF;
   FOR f IN SELECT c.conrelid::regclass AS child, c.conname,
                   NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                                WHERE a.attnotnull) AS nullable
              FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
-    IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, seen || rel::oid) THEN
+    IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges, seen || rel::oid) THEN
       RETURN true;
     END IF;
   END LOOP;
@@ -151,12 +164,12 @@ $fn$;
 -- Whether rows of child referencing a subject's rows through this foreign
 -- key can still be there when those rows are deleted.
 CREATE FUNCTION gdpr._fk_retains(kind text, child regclass, constraint_name name, nullable boolean,
-                                 seen oid[] DEFAULT '{}')
+                                 edges gdpr.map_edge[], seen oid[] DEFAULT '{}')
   RETURNS boolean LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  e record;
+  e gdpr.map_edge;
 BEGIN
-  SELECT * INTO e FROM gdpr._map_edges(kind) m
+  SELECT m.* INTO e FROM unnest(edges) m
    WHERE m.rel = child AND m.constraint_name = _fk_retains.constraint_name;
   IF NOT FOUND THEN
     RETURN NOT nullable;  -- not the subject's row: its reference is cleared if it may be NULL
@@ -164,7 +177,7 @@ BEGIN
   IF e.on_delete IN ('n', 'd') THEN
     RETURN EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = child);  -- detached unless held
   END IF;
-  RETURN gdpr._can_retain(kind, child, seen);
+  RETURN gdpr._can_retain(kind, child, edges, seen);
 END
 $fn$;
 
@@ -181,9 +194,10 @@ CREATE FUNCTION gdpr._compile(kind text) RETURNS gdpr.map_cache
 DECLARE
   ext text := (SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
                 WHERE x.extname = 'pg_gdpr');
+  edges gdpr.map_edge[] := gdpr._edges(kind);
   t record;
-  e record;
-  e2 record;
+  e gdpr.map_edge;
+  e2 gdpr.map_edge;
   f record;
   pred text;
   held text;
@@ -199,7 +213,7 @@ DECLARE
 BEGIN
   PERFORM gdpr._require_kind(kind);
   FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth DESC, m.rel::text LOOP
-    pred := gdpr._owned_predicate(kind, t.rel, 't0');
+    pred := gdpr._owned_predicate(kind, t.rel, 't0', 0, edges);
     pk := gdpr._primary_key(t.rel);
 
     -- export: every column, encrypted ones decrypted; of rows the subject
@@ -243,19 +257,19 @@ BEGIN
     -- step 2: detach rows that outlive this subject: the schema says so
     -- (ON DELETE SET NULL / SET DEFAULT), or the row also belongs to another
     -- subject through another foreign key of the map (shared)
-    FOR e IN SELECT * FROM gdpr._map_edges(kind) m WHERE m.rel = t.rel AND m.edge = 'fk' AND m.nullable LOOP
+    FOR e IN SELECT m.* FROM unnest(edges) m WHERE m.rel = t.rel AND m.edge = 'fk' AND m.nullable LOOP
       shared := NULL;
-      FOR e2 IN SELECT * FROM gdpr._map_edges(kind) m
+      FOR e2 IN SELECT m.* FROM unnest(edges) m
                  WHERE m.rel = t.rel AND m.edge = 'fk' AND m.constraint_name <> e.constraint_name LOOP
         shared := concat_ws(' OR ', shared, format('((%s) IS NOT NULL AND NOT %s)',
-                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(kind, e2, 't0', 1)));
+                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(kind, e2, 't0', 1, edges)));
       END LOOP;
       IF e.on_delete IN ('n', 'd') OR shared IS NOT NULL THEN
         steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'detached', 'sql', format(
           'UPDATE %s t0 SET (%s) = ROW(%s) WHERE %s AND NOT %s%s',
           t.rel, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(e.cols) c),
           (SELECT string_agg(CASE WHEN e.on_delete = 'd' THEN 'DEFAULT' ELSE 'NULL' END, ', ') FROM unnest(e.cols) c),
-          gdpr._edge_predicate(kind, e, 't0', 1), held,
+          gdpr._edge_predicate(kind, e, 't0', 1, edges), held,
           CASE WHEN e.on_delete IN ('n', 'd') THEN '' ELSE ' AND (' || shared || ')' END));
       END IF;
     END LOOP;
@@ -275,11 +289,11 @@ BEGIN
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
        ORDER BY c.conrelid::regclass::text, c.conname
     LOOP
-      IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable) THEN
+      IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges) THEN
         unreferenced := unreferenced || format(' AND NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (%s))',
                                                f.child, gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols));
       END IF;
-      IF f.nullable AND NOT EXISTS (SELECT 1 FROM gdpr._map_edges(kind) m
+      IF f.nullable AND NOT EXISTS (SELECT 1 FROM unnest(edges) m
                                      WHERE m.rel = f.child AND m.constraint_name = f.conname) THEN
         steps := steps || jsonb_build_object('table', f.child::text, 'action', 'references_cleared', 'sql', format(
           'UPDATE %s r SET (%s) = ROW(%s) WHERE (%s) IN (SELECT %s FROM %s t0 WHERE %s)',

@@ -7,12 +7,13 @@ CREATE FUNCTION @extschema@.gdpr_data_map(kind text)
                  on_erase text, warnings text[])
   LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
+  edges gdpr.map_edge[] := gdpr._edges(kind);
   t record;
   h gdpr.legal_hold;
   w text[];
 BEGIN
   PERFORM gdpr._require_kind(kind);
-  FOR t IN SELECT m.rel, m.depth FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
+  FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
     table_name := t.rel::text;
     depth := t.depth;
     reached_by := ARRAY(
@@ -20,7 +21,7 @@ BEGIN
                WHEN 'root' THEN format('root, subject id in %s', e.cols[1])
                WHEN 'link' THEN format('linked by column %s', e.cols[1])
                ELSE format('%s (%s) -> %s', e.constraint_name, array_to_string(e.cols, ', '), e.parent) END
-        FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel ORDER BY e.edge DESC, e.constraint_name);
+        FROM unnest(edges) e WHERE e.rel = t.rel ORDER BY e.edge DESC, e.constraint_name);
     SELECT coalesce(jsonb_object_agg(c.category, c.cols), '{}') INTO columns
       FROM (SELECT l.category, jsonb_agg(l.column_name || CASE WHEN l.encrypted THEN ' (encrypted)' ELSE '' END
                                          ORDER BY l.attnum) AS cols
@@ -30,9 +31,9 @@ BEGIN
       WHEN h.hold_table IS NOT NULL THEN
         format('kept %s from %s (%s), then erased; older rows deleted', h.keep, h.from_column, h.reason)
       WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
-      WHEN EXISTS (SELECT 1 FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
+      WHEN EXISTS (SELECT 1 FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
         'detached (its foreign key is ON DELETE SET NULL), the row stays'
-      WHEN (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
+      WHEN (SELECT count(*) FROM unnest(edges) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
         'deleted; only detached while another subject still shares the row'
       ELSE 'deleted' END;
     w := '{}';
@@ -47,7 +48,7 @@ BEGIN
     w := w || ARRAY(
       SELECT format('foreign key %s (%s) has no index: erasing a subject scans the whole table',
                     e.constraint_name, array_to_string(e.cols, ', '))
-        FROM gdpr._map_edges(kind) e
+        FROM unnest(edges) e
        WHERE e.rel = t.rel AND e.edge IN ('fk', 'link')
          AND NOT EXISTS (
            SELECT 1 FROM pg_index i
@@ -60,7 +61,7 @@ BEGIN
       w := w || ARRAY(
         SELECT format('foreign key %s is ON DELETE CASCADE: deleting its parent row outside pg_gdpr would delete held rows',
                       e.constraint_name)
-          FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.on_delete = 'c');
+          FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete = 'c');
     END IF;
     -- rows that are subjects of another kind would be deleted with this one
     IF t.depth > 0 THEN
@@ -68,12 +69,11 @@ BEGIN
         SELECT format('rows of this table are subjects of kind "%s": erasing a %s deletes them; make its foreign key ON DELETE SET NULL to keep them',
                       k.kind, gdpr_data_map.kind)
           FROM gdpr.subject_kind k
-         WHERE k.root_table = t.rel AND k.kind <> gdpr_data_map.kind
-           AND EXISTS (SELECT 1 FROM gdpr._map_tables(gdpr_data_map.kind) m WHERE m.rel = t.rel AND m.owning)
+         WHERE k.root_table = t.rel AND k.kind <> gdpr_data_map.kind AND t.owning
          ORDER BY k.kind);
     END IF;
     -- personal data in shared rows can only be erased per subject if encrypted
-    IF (SELECT count(*) FROM gdpr._map_edges(kind) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
+    IF (SELECT count(*) FROM unnest(edges) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
       w := w || ARRAY(
         SELECT format('column %s is personal but not encrypted in a table shared by subjects: it stays when one of them is erased',
                       l.column_name)
