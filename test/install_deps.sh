@@ -9,7 +9,8 @@
 #
 # For tests of the decision itself: DEPS_ROOT prefixes every absolute path
 # (a fake root), DEPS_PATH replaces PATH for command lookups, DEPS_ARCH
-# replaces the dpkg architecture, and PG_CONFIG names the pg_config to ask.
+# replaces the dpkg architecture, DEPS_LIBDIR the linker's library directory,
+# and PG_CONFIG names the pg_config to ask.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,13 +46,14 @@ pg_value() {
 }
 
 missing_packages() {
-  local major bindir includedir includedir_server pkglibdir sharedir
+  local major bindir includedir includedir_server pkglibdir sharedir libdir
   major=$(pg_value --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
   bindir=$(pg_value --bindir)
   includedir=$(pg_value --includedir)
   includedir_server=$(pg_value --includedir-server)
   pkglibdir=$(pg_value --pkglibdir)
   sharedir=$(pg_value --sharedir)
+  libdir=${DEPS_LIBDIR:-/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)}
   local kind what package rest only
   while read -r kind what package rest; do
     case $kind in ''|'#'*) continue ;; esac
@@ -65,6 +67,7 @@ missing_packages() {
     what=${what//@INCLUDEDIR@/$includedir}
     what=${what//@PKGLIBDIR@/$pkglibdir}
     what=${what//@SHAREDIR@/$sharedir}
+    what=${what//@LIBDIR@/$libdir}
     package=${package//@MAJOR@/$major}
     case $kind in
       file) [ -e "$root$what" ] || echo "$package" ;;

@@ -34,7 +34,7 @@ for c in g++ make runuser; do printf '#!/bin/sh\n' >"$work/bin/$c"; chmod +x "$w
 resolve() {
   sed -e 's|@BINDIR@|/opt/pg16/bin|g' -e 's|@INCLUDEDIR_SERVER@|/opt/pg16/include/server|g' \
       -e 's|@INCLUDEDIR@|/opt/pg16/include|g' -e 's|@PKGLIBDIR@|/opt/pg16/lib|g' \
-      -e 's|@SHAREDIR@|/opt/pg16/share|g' -e 's|@MAJOR@|16|g'
+      -e 's|@SHAREDIR@|/opt/pg16/share|g' -e 's|@LIBDIR@|/usr/lib/fake-multiarch|g' -e 's|@MAJOR@|16|g'
 }
 entries() { grep -vE '^\s*(#|$)' test/dependencies.txt | awk '{print $1, $2, $3}' | resolve; }
 
@@ -47,7 +47,7 @@ make_root() {
 }
 
 decide() {
-  DEPS_ROOT=$work/root DEPS_PATH=$work/bin DEPS_ARCH=${1:-amd64} PG_CONFIG=pg_config \
+  DEPS_ROOT=$work/root DEPS_PATH=$work/bin DEPS_ARCH=${1:-amd64} DEPS_LIBDIR=/usr/lib/fake-multiarch PG_CONFIG=pg_config \
     test/install_deps.sh --print-missing | tr '\n' ' ' | sed 's/ $//'
 }
 
@@ -86,15 +86,18 @@ expect_without /opt/pg16/include/server/postgres.h postgresql-server-dev-16
 expect_without /opt/pg16/lib/pgxs/src/test/regress/pg_regress postgresql-server-dev-16
 expect_without /opt/pg16/lib/pgxs/src/test/isolation/pg_isolation_regress postgresql-server-dev-16
 expect_without /usr/include/boost/program_options.hpp libboost-program-options-dev
+# boost's headers can stay behind (libboost1.74-dev) when the library's -dev
+# package is gone: the linker still needs the .so link.
+expect_without /usr/lib/fake-multiarch/libboost_program_options.so libboost-program-options-dev
 expect_without /usr/include/intel-ipsec-mb.h libipsec-mb-dev
 expect_without /opt/pg16/bin/pg_basebackup postgresql-client-16
 expect_without /opt/pg16/bin/pg_dump postgresql-client-16
 
 # ipsec-mb exists for amd64 only: elsewhere it is not asked for.
-rm -f "$work/root/usr/include/intel-ipsec-mb.h"
+rm -f "$work/root/usr/include/intel-ipsec-mb.h" "$work/root/usr/lib/fake-multiarch/libIPSec_MB.so"
 got=$(decide arm64)
 [ -z "$got" ] || fail "on arm64 without ipsec-mb: expected nothing, got '$got'"
-: >"$work/root/usr/include/intel-ipsec-mb.h"
+: >"$work/root/usr/include/intel-ipsec-mb.h"; : >"$work/root/usr/lib/fake-multiarch/libIPSec_MB.so"
 
 # No pg_config at all: libpq-dev brings it (the rest is checked again after).
 mv "$work/bin/pg_config" "$work/hidden"
