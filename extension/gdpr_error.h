@@ -28,21 +28,26 @@ inline constexpr const char* kInternalError = "XX000";
 
 class GdprError : public std::runtime_error {
  public:
+  // log_detail goes to the server log only, never to the client: for what
+  // an operator needs but a caller must not see (a key file's path).
   GdprError(std::string sqlstate, std::string message, std::string detail = {},
-            std::string hint = {})
+            std::string hint = {}, std::string log_detail = {})
       : std::runtime_error(message),
         sqlstate_(std::move(sqlstate)),
         detail_(std::move(detail)),
-        hint_(std::move(hint)) {}
+        hint_(std::move(hint)),
+        log_detail_(std::move(log_detail)) {}
 
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   const std::string& detail() const noexcept { return detail_; }
   const std::string& hint() const noexcept { return hint_; }
+  const std::string& log_detail() const noexcept { return log_detail_; }
 
  private:
   std::string sqlstate_;
   std::string detail_;
   std::string hint_;
+  std::string log_detail_;
 };
 
 }  // namespace gdpr

@@ -146,9 +146,9 @@ std::string to_hex(const std::vector<std::uint8_t>& bytes) {
   return hex;
 }
 
-std::string subject_label(const std::string& kind, const std::string& id) {
-  return kind + " \"" + id + "\"";
-}
+// Messages name the kind only: an erased subject's id must not reach the
+// client or the server log through an error.
+std::string subject_label(const std::string& kind) { return "a subject of kind \"" + kind + "\""; }
 
 }  // namespace
 
@@ -291,7 +291,7 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
     if (hit == nullptr) {
       if (rows.empty()) {
         throw GdprError(sqlstate::kInternalError,
-                        "data key of " + subject_label(kind_s, id_s) +
+                        "data key of " + subject_label(kind_s) +
                             " vanished while it was being created");
       }
       const auto& row = rows.front();
@@ -303,8 +303,7 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
   }
   if (hit->shredded()) {
     throw GdprError(sqlstate::kObjectNotInPrerequisiteState,
-                    "data key of " + subject_label(std::string(kind, kind_size),
-                                                   std::string(subject_id, subject_id_size)) +
+                    "data key of " + subject_label(std::string(kind, kind_size)) +
                         " was shredded",
                     "The subject was erased; no new data can be encrypted for it.",
                     "Do not store data of an erased subject.");

@@ -106,34 +106,44 @@ MasterKeyRing MasterKeyRing::parse(const std::string& text, const std::string& s
 }
 
 MasterKeyRing MasterKeyRing::from_file(const std::string& path) {
-  const std::string source = "file \"" + path + "\"";
+  // The path is for the operator's eyes only: callers see the setting's
+  // name, the server log also gets the path.
+  const std::string source = "pg_gdpr.master_key_file";
+  const std::string where = "Master key file: \"" + path + "\".";
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     throw GdprError(sqlstate::kConfigFileError,
-                    "could not read master key file \"" + path + "\"", std::strerror(errno),
-                    "Set pg_gdpr.master_key_file to a file the server can read.");
+                    "could not read the master key file named by pg_gdpr.master_key_file",
+                    std::strerror(errno),
+                    "Set pg_gdpr.master_key_file to a file the server can read; the server "
+                    "log names the file.",
+                    where);
   }
   if (!S_ISREG(st.st_mode)) {
     throw GdprError(sqlstate::kConfigFileError,
-                    "master key file \"" + path + "\" is not a regular file", {},
-                    "Set pg_gdpr.master_key_file to a regular file.");
+                    "the master key file named by pg_gdpr.master_key_file is not a regular file",
+                    {}, "Set pg_gdpr.master_key_file to a regular file.", where);
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     throw GdprError(sqlstate::kConfigFileError,
-                    "master key file \"" + path + "\" has group or world access",
+                    "the master key file named by pg_gdpr.master_key_file has group or world "
+                    "access",
                     "The file's permissions must be u=rw (0600) or less.",
-                    "Run chmod 600 on the file, as its owner.");
+                    "Run chmod 600 on the file, as its owner; the server log names the file.",
+                    where);
   }
   if (st.st_size > static_cast<off_t>(kMaxKeySourceBytes)) {
     throw GdprError(sqlstate::kConfigFileError,
-                    "master key file \"" + path + "\" is too large", {},
-                    "A key file holds a few short lines, one per key version.");
+                    "the master key file named by pg_gdpr.master_key_file is too large", {},
+                    "A key file holds a few short lines, one per key version.", where);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw GdprError(sqlstate::kConfigFileError,
-                    "could not open master key file \"" + path + "\"", std::strerror(errno),
-                    "Make the file readable by the operating system user of the server.");
+                    "could not open the master key file named by pg_gdpr.master_key_file",
+                    std::strerror(errno),
+                    "Make the file readable by the operating system user of the server.",
+                    where);
   }
   WipedString content;
   content.text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

@@ -25,6 +25,7 @@ struct PendingError {
   char message[2048];
   char detail[2048];
   char hint[1024];
+  char log_detail[1024];
 
   // Bounded copy; truncates rather than fails.
   static void copy(char* to, std::size_t size, const char* from) noexcept {
@@ -34,12 +35,14 @@ struct PendingError {
     to[n] = '\0';
   }
 
-  void set(const char* state, const char* msg, const char* det, const char* hnt) noexcept {
+  void set(const char* state, const char* msg, const char* det, const char* hnt,
+           const char* log_det = "") noexcept {
     copy(sqlstate, sizeof sqlstate, state);
     if (std::strlen(sqlstate) != 5) copy(sqlstate, sizeof sqlstate, sqlstate::kInternalError);
     copy(message, sizeof message, msg);
     copy(detail, sizeof detail, det);
     copy(hint, sizeof hint, hnt);
+    copy(log_detail, sizeof log_detail, log_det);
   }
 };
 
@@ -70,7 +73,8 @@ Datum call_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)
   try {
     return body(fcinfo);
   } catch (const GdprError& e) {
-    pending.set(e.sqlstate().c_str(), e.what(), e.detail().c_str(), e.hint().c_str());
+    pending.set(e.sqlstate().c_str(), e.what(), e.detail().c_str(), e.hint().c_str(),
+                e.log_detail().c_str());
   } catch (const std::bad_alloc&) {
     pending.set(sqlstate::kOutOfMemory, "out of memory", "", "");
   } catch (const std::exception& e) {
@@ -87,7 +91,8 @@ Datum call_sql_function(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)
           (errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
            errmsg_internal("%s", pending.message),
            pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
-           pending.hint[0] ? errhint("%s", pending.hint) : 0));
+           pending.hint[0] ? errhint("%s", pending.hint) : 0,
+           pending.log_detail[0] ? errdetail_log("%s", pending.log_detail) : 0));
   pg_unreachable();
 }
 

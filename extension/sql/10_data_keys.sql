@@ -40,7 +40,7 @@ CREATE TRIGGER subject_key_changed
 -- ---------------------------------------------------------------------------
 -- Keys
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION gdpr._shred_key(kind text, subject_id text, acting_role name)
+CREATE FUNCTION gdpr._shred_key(kind text, subject_id text)
   RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
   AS $fn$
@@ -60,15 +60,14 @@ BEGIN
   -- A shredded main key is kept even if the subject never had one, so that
   -- nothing can be encrypted for the erased subject afterwards.
   shredded := gdpr._shred_keys(kind, subject_id, false);
-  PERFORM gdpr._audit(acting_role, 'shred_keys', kind, gdpr.subject_hash(kind, subject_id), NULL,
+  PERFORM gdpr._audit('shred_keys', kind, gdpr.subject_hash(kind, subject_id), NULL,
                       jsonb_build_object('keys_shredded', shredded));
   RETURN shredded;
 END
 $fn$;
 
 CREATE FUNCTION @extschema@.gdpr_shred_key(kind text, subject_id text)
-  RETURNS integer LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-  AS $fn$ SELECT gdpr._shred_key(kind, subject_id, current_user) $fn$;
+  RETURNS integer LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_shred_key(text, text) IS
   'Destroys every data key of a subject: its ciphertexts can never be decrypted again';
 
@@ -76,13 +75,13 @@ CREATE FUNCTION gdpr._rewrap_data_keys(max_keys bigint)
   RETURNS bigint LANGUAGE c VOLATILE PARALLEL UNSAFE
   AS 'MODULE_PATHNAME', 'gdpr_rotate_master_key';
 
-CREATE FUNCTION gdpr._rotate_master_key(max_keys bigint, acting_role name)
+CREATE FUNCTION gdpr._rotate_master_key(max_keys bigint)
   RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rewrapped bigint := gdpr._rewrap_data_keys(max_keys);
 BEGIN
-  PERFORM gdpr._audit(acting_role, 'rotate_master_key', NULL, NULL, NULL,
+  PERFORM gdpr._audit('rotate_master_key', NULL, NULL, NULL,
                       jsonb_build_object('rewrapped', rewrapped,
                                          'newest_version', (SELECT max(v) FROM unnest(gdpr._master_key_versions()) v)));
   RETURN rewrapped;
@@ -90,8 +89,7 @@ END
 $fn$;
 
 CREATE FUNCTION @extschema@.gdpr_rotate_master_key(max_keys bigint DEFAULT NULL)
-  RETURNS bigint LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
-  AS $fn$ SELECT gdpr._rotate_master_key(max_keys, current_user) $fn$;
+  RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_rotate_master_key(bigint) IS
   'Re-wraps up to max_keys data keys (all if NULL) under the newest master key version';
 

@@ -9,7 +9,8 @@ CREATE TABLE gdpr.subject_kind (
   kind          text PRIMARY KEY CHECK (kind OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*$'),
   root_table    regclass NOT NULL,
   id_column     name NOT NULL,
-  registered_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+  registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  mapped_by     regrole NOT NULL  -- a member of the root table's owner, re-checked on every use
 );
 COMMENT ON TABLE gdpr.subject_kind IS 'Kinds of data subject and the table that holds one row per subject';
 
@@ -19,6 +20,7 @@ CREATE TABLE gdpr.subject_link (
   link_table  regclass NOT NULL,
   link_column name NOT NULL,
   kind        text NOT NULL,
+  mapped_by   regrole NOT NULL,
   PRIMARY KEY (link_table, link_column, kind)
 );
 COMMENT ON TABLE gdpr.subject_link IS 'Tables whose column holds a subject id without a foreign key';
@@ -27,17 +29,23 @@ CREATE TABLE gdpr.legal_hold (
   hold_table  regclass PRIMARY KEY,
   keep        interval NOT NULL CHECK (keep OPERATOR(pg_catalog.>) interval '0'),
   from_column name NOT NULL,
-  reason      text NOT NULL CHECK (reason OPERATOR(pg_catalog.<>) '')
+  reason      text NOT NULL CHECK (reason OPERATOR(pg_catalog.<>) ''),
+  mapped_by   regrole NOT NULL
 );
 COMMENT ON TABLE gdpr.legal_hold IS 'Rows kept after erasure for a period the law requires, counted from a column';
 
--- Compiled SQL per kind; rebuilt on demand after any DDL or map change.
+-- The compiled plan per kind (see gdpr._compile); rebuilt on demand after
+-- any DDL or map change.
 CREATE TABLE gdpr.map_cache (
-  kind        text PRIMARY KEY,
-  export_sql  text NOT NULL,
-  erase_steps jsonb NOT NULL,
-  categories  jsonb NOT NULL,  -- table -> data categories of its tagged columns
-  built_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+  kind          text PRIMARY KEY,
+  lock_sql      text NOT NULL,
+  collect_steps jsonb NOT NULL,
+  export_steps  jsonb NOT NULL,
+  erase_steps   jsonb NOT NULL,
+  predicates    jsonb NOT NULL,  -- table -> the predicate selecting the subject's rows
+  tables        regclass[] NOT NULL,
+  categories    jsonb NOT NULL,  -- table -> data categories of its tagged columns
+  built_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
 SELECT pg_catalog.pg_extension_config_dump('gdpr.subject_kind', '');
@@ -100,6 +108,83 @@ BEGIN
 END
 $fn$;
 
+-- Only a table's owner may map it (register, link, hold, tag), as only the
+-- owner may create a trigger on it or label it: mapping lets members of
+-- gdpr_admin export, rectify and erase the subjects' rows. System catalogs,
+-- pg_gdpr's own tables and other extensions' tables are never mapped.
+CREATE FUNCTION gdpr._require_mappable(rel regclass) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  c record;
+  actor oid := gdpr._actor();
+BEGIN
+  SELECT r.relowner, r.relkind, r.relpersistence, n.nspname INTO c
+    FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = rel;
+  IF c.nspname IN ('pg_catalog', 'information_schema', 'pg_toast', 'gdpr') OR rel::oid < 16384 THEN
+    RAISE EXCEPTION '% is a system or pg_gdpr table and cannot be mapped', rel
+      USING ERRCODE = 'wrong_object_type',
+            HINT = 'Map the tables of your application: the ones holding data of your data subjects.';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_depend d
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = rel AND d.deptype = 'e') THEN
+    RAISE EXCEPTION 'table % belongs to an extension and cannot be mapped', rel
+      USING ERRCODE = 'wrong_object_type',
+            HINT = 'Map the tables of your application: the ones holding data of your data subjects.';
+  END IF;
+  IF c.relpersistence = 't' THEN
+    RAISE EXCEPTION 'table % is temporary and cannot be mapped', rel
+      USING ERRCODE = 'wrong_object_type', HINT = 'Map permanent tables only.';
+  END IF;
+  IF NOT pg_has_role(actor, c.relowner, 'USAGE') THEN
+    RAISE EXCEPTION 'must be owner of table % to map it', rel
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = format('Table %s is owned by role %s; mapping it lets members of gdpr_admin export, rectify and erase its rows.',
+                            rel, c.relowner::regrole),
+            HINT = 'Ask the table''s owner (or a member of the owning role) to map it.';
+  END IF;
+END
+$fn$;
+
+-- Every registration, link and hold of a plan must still be backed by the
+-- table's owner: ownership may have changed, a role may have left the
+-- owning role. Checked on every erase, export and rectification.
+CREATE FUNCTION gdpr._require_map_rights(plan gdpr.map_cache) RETURNS void
+  LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  lapsed record;
+BEGIN
+  SELECT x.rel, x.what INTO lapsed
+    FROM (SELECT k.root_table AS rel, k.mapped_by, 'registered as the root of kind ' || k.kind AS what
+            FROM gdpr.subject_kind k WHERE k.kind = plan.kind
+          UNION ALL
+          SELECT l.link_table, l.mapped_by, 'linked to kind ' || l.kind
+            FROM gdpr.subject_link l WHERE l.kind = plan.kind
+          UNION ALL
+          SELECT h.hold_table, h.mapped_by, 'put under a legal hold'
+            FROM gdpr.legal_hold h WHERE h.hold_table = ANY (plan.tables)) x
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) x.rel
+   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) x.mapped_by)
+      OR NOT pg_catalog.pg_has_role(x.mapped_by, c.relowner, 'USAGE')
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % was % by a role that no longer owns it', lapsed.rel, lapsed.what
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Only a table''s owner may let pg_gdpr export, rectify and erase its rows.',
+            HINT = 'The table''s current owner must map it again (gdpr_register_subject, gdpr_link or gdpr_hold).';
+  END IF;
+END
+$fn$;
+
+-- Statements on users' tables: run as the table's owner, in a
+-- security-restricted operation. Granted to nobody.
+CREATE FUNCTION gdpr._owner_exec(rel regclass, sql text, subject_id text, keys jsonb) RETURNS bigint
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_owner_exec';
+CREATE FUNCTION gdpr._owner_query(rel regclass, sql text, subject_id text, keys jsonb) RETURNS jsonb
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_owner_query';
+-- The role that called the current gdpr_* entry point (see rights_entry.cpp).
+CREATE FUNCTION gdpr._actor() RETURNS oid
+  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'gdpr_actor';
+
 -- The pg_gdpr label of each column of a table: category and, for columns
 -- holding gdpr_encrypt() output, the context.
 CREATE FUNCTION gdpr._column_labels(rel regclass)
@@ -123,10 +208,12 @@ $fn$;
 
 -- ---- registration -----------------------------------------------------------
 
-CREATE FUNCTION @extschema@.gdpr_register_subject(kind text, root_table regclass, id_column name)
+CREATE FUNCTION gdpr._register_subject(kind text, root_table regclass, id_column name)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_variable
+DECLARE
+  previous regclass;
 BEGIN
   PERFORM gdpr._require(kind, 'subject kind');
   PERFORM gdpr._require(root_table, 'root table');
@@ -137,6 +224,12 @@ BEGIN
             HINT = 'A kind is lower-case letters, digits and underscores, starting with a letter, e.g. ''user''.';
   END IF;
   PERFORM gdpr._require_table(root_table);
+  PERFORM gdpr._require_mappable(root_table);
+  -- Moving a kind to another table takes the rights over the old one too.
+  SELECT k.root_table INTO previous FROM gdpr.subject_kind k WHERE k.kind = _register_subject.kind;
+  IF previous IS NOT NULL AND previous <> root_table THEN
+    PERFORM gdpr._require_mappable(previous);
+  END IF;
   PERFORM gdpr._require_column(root_table, id_column, 'subject id');
   IF NOT EXISTS (
       SELECT 1 FROM pg_index i
@@ -147,35 +240,46 @@ BEGIN
             DETAIL = 'Each subject must be exactly one row of its root table.',
             HINT = 'Register the primary key column, or add a unique index on it.';
   END IF;
-  INSERT INTO gdpr.subject_kind AS k (kind, root_table, id_column)
-  VALUES (kind, root_table, id_column)
+  INSERT INTO gdpr.subject_kind AS k (kind, root_table, id_column, mapped_by)
+  VALUES (kind, root_table, id_column, gdpr._actor())
   ON CONFLICT ON CONSTRAINT subject_kind_pkey
-  DO UPDATE SET root_table = excluded.root_table, id_column = excluded.id_column;
+  DO UPDATE SET root_table = excluded.root_table, id_column = excluded.id_column, mapped_by = excluded.mapped_by;
   DELETE FROM gdpr.map_cache;
+  PERFORM gdpr._audit('register_subject', kind, NULL, NULL,
+                      jsonb_build_object('table', root_table::text, 'id_column', id_column));
 END
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_register_subject(kind text, root_table regclass, id_column name)
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_register_subject(text, regclass, name) IS
   'Registers a kind of data subject (e.g. user) with the table holding one row per subject';
 
-CREATE FUNCTION @extschema@.gdpr_tag(rel regclass, column_name name, category text,
-                                     encrypted_context text DEFAULT NULL)
-  RETURNS void LANGUAGE plpgsql VOLATILE
+CREATE FUNCTION gdpr._tag(rel regclass, column_name name, category text, encrypted_context text)
+  RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   PERFORM gdpr._require(rel, 'table');
   PERFORM gdpr._require(column_name, 'column name');
   PERFORM gdpr._require(category, 'category');
+  PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_mappable(rel);
   PERFORM gdpr._require_column(rel, column_name, 'tagged');
   -- The label provider validates the category and lists the valid ones.
   EXECUTE format('SECURITY LABEL FOR pg_gdpr ON COLUMN %s.%I IS %L', rel, column_name,
                  category || CASE WHEN encrypted_context IS NULL THEN ''
                                   ELSE ' encrypted:' || encrypted_context END);
+  PERFORM gdpr._audit('tag', NULL, NULL, NULL,
+                      jsonb_build_object('table', rel::text, 'column', column_name, 'category', category,
+                                         'encrypted', encrypted_context IS NOT NULL));
 END
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_tag(rel regclass, column_name name, category text,
+                                     encrypted_context text DEFAULT NULL)
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_tag(regclass, name, text, text) IS
   'Tags a column with its data category (personal, usage, customer, technical, sensitive); a context marks it as gdpr_encrypt() output';
 
-CREATE FUNCTION @extschema@.gdpr_link(rel regclass, kind text, column_name name)
+CREATE FUNCTION gdpr._link(rel regclass, kind text, column_name name)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
@@ -183,44 +287,30 @@ BEGIN
   PERFORM gdpr._require_kind(kind);
   PERFORM gdpr._require(column_name, 'column name');
   PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_mappable(rel);
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
-  INSERT INTO gdpr.subject_link (link_table, link_column, kind) VALUES (rel, column_name, kind)
-  ON CONFLICT DO NOTHING;
+  INSERT INTO gdpr.subject_link AS l (link_table, link_column, kind, mapped_by)
+  VALUES (rel, column_name, kind, gdpr._actor())
+  ON CONFLICT ON CONSTRAINT subject_link_pkey DO UPDATE SET mapped_by = excluded.mapped_by;
   IF NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_refuse_erased_' || kind) THEN
     EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION gdpr._refuse_erased_subject(%L)',
                    'gdpr_refuse_erased_' || kind, rel, kind);
   END IF;
   DELETE FROM gdpr.map_cache;
+  PERFORM gdpr._audit('link', kind, NULL, NULL, jsonb_build_object('table', rel::text, 'column', column_name));
 END
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_link(rel regclass, kind text, column_name name)
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_link(regclass, text, name) IS
   'Declares that a column of a table without a foreign key holds ids of subjects of a kind; new rows for erased subjects are refused';
 -- Guards a linked table (no foreign key, so the root row lock does not
 -- protect it): a new row for an erased subject is refused. The shared
 -- per-subject lock makes an insert racing an erase wait for it, then see
--- its tombstone; an insert that got there first is seen by the erase.
+-- its tombstone; an insert that got there first is seen by the erase. In C
+-- (erased_subject_guard.cpp): no casts, a fresh snapshot, no ids in errors.
 CREATE FUNCTION gdpr._refuse_erased_subject() RETURNS trigger
-  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  link record;
-  subject text;
-  hash bytea;
-BEGIN
-  FOR link IN SELECT l.link_column FROM gdpr.subject_link l
-               WHERE l.link_table = TG_RELID AND l.kind = TG_ARGV[0] LOOP
-    EXECUTE format('SELECT ($1).%I::text', link.link_column) INTO subject USING NEW;
-    CONTINUE WHEN subject IS NULL;
-    hash := gdpr.subject_hash(TG_ARGV[0], subject);
-    PERFORM gdpr._lock_subject(hash, true);
-    IF EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
-      RAISE EXCEPTION '% "%" was erased; % refuses new rows for it', TG_ARGV[0], subject, TG_TABLE_NAME
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'Data of an erased subject must not be stored again.';
-    END IF;
-  END LOOP;
-  RETURN NEW;
-END
-$fn$;
+  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_refuse_erased_subject';
 
 CREATE FUNCTION gdpr._lock_subject(hash bytea, shared boolean) RETURNS void
   LANGUAGE plpgsql VOLATILE AS $fn$
@@ -237,7 +327,7 @@ END
 $fn$;
 
 
-CREATE FUNCTION @extschema@.gdpr_hold(rel regclass, keep interval, from_column name, reason text)
+CREATE FUNCTION gdpr._hold(rel regclass, keep interval, from_column name, reason text)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
@@ -246,6 +336,7 @@ BEGIN
   PERFORM gdpr._require(from_column, 'column the period counts from');
   PERFORM gdpr._require(reason, 'reason');
   PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_mappable(rel);
   PERFORM gdpr._require_column(rel, from_column, 'date');
   IF keep <= interval '0' THEN
     RAISE EXCEPTION 'retention period of a legal hold must be positive'
@@ -261,12 +352,17 @@ BEGIN
             DETAIL = 'Rows kept under a legal hold are recorded by primary key, so that they can be erased when the hold ends.',
             HINT = 'Add a primary key to the table.';
   END IF;
-  INSERT INTO gdpr.legal_hold AS h (hold_table, keep, from_column, reason)
-  VALUES (rel, keep, from_column, reason)
-  ON CONFLICT (hold_table) DO UPDATE SET keep = excluded.keep, from_column = excluded.from_column, reason = excluded.reason;
+  INSERT INTO gdpr.legal_hold AS h (hold_table, keep, from_column, reason, mapped_by)
+  VALUES (rel, keep, from_column, reason, gdpr._actor())
+  ON CONFLICT (hold_table) DO UPDATE SET keep = excluded.keep, from_column = excluded.from_column,
+                                         reason = excluded.reason, mapped_by = excluded.mapped_by;
   DELETE FROM gdpr.map_cache;
+  PERFORM gdpr._audit('hold', NULL, NULL, NULL,
+                      jsonb_build_object('table', rel::text, 'keep', keep::text, 'from_column', from_column, 'reason', reason));
 END
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_hold(rel regclass, keep interval, from_column name, reason text)
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_hold(regclass, interval, name, text) IS
   'Keeps a table''s rows after erasure for a period counted from a column (e.g. invoices, 7 years, tax law)';
 

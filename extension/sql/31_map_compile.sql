@@ -55,46 +55,63 @@ CREATE FUNCTION gdpr._qualified(alias text, cols name[]) RETURNS text
     FROM unnest(cols) WITH ORDINALITY u(c, i)
 $fn$;
 
--- The predicate selecting one edge's rows of a subject whose id is $1.
-CREATE FUNCTION gdpr._edge_predicate(kind text, e gdpr.map_edge, alias text, level integer,
-                                     edges gdpr.map_edge[])
-  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  inner_alias text := 'p' || level;
-BEGIN
-  IF e.edge IN ('root', 'link') THEN
-    RETURN format('%I.%I = $1::%s', alias, e.cols[1], e.col_types[1]);
-  END IF;
-  -- A foreign key to the root's id column: the constraint guarantees the
-  -- referenced row, so compare with the id directly instead of joining.
-  IF e.parent = (SELECT k.root_table FROM gdpr.subject_kind k WHERE k.kind = _edge_predicate.kind)
-     AND e.parent_cols = ARRAY[(SELECT k.id_column FROM gdpr.subject_kind k WHERE k.kind = _edge_predicate.kind)] THEN
-    RETURN format('%I.%I = $1::%s', alias, e.cols[1],
-                  (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                    WHERE a.attrelid = e.parent AND a.attname = e.parent_cols[1]));
-  END IF;
-  RETURN format('(%s) IN (SELECT %s FROM %s %I WHERE %s)',
-                gdpr._qualified(alias, e.cols), gdpr._qualified(inner_alias, e.parent_cols),
-                e.parent, inner_alias, gdpr._owned_predicate(kind, e.parent, inner_alias, level + 1, edges));
-END
+-- Key sets. Every statement pg_gdpr runs on a user's table runs as that
+-- table's owner and reads that table only: the values by which rows of
+-- other tables belong to the subject (a parent's referenced columns) are
+-- collected beforehand, each by its own table's owner, and handed to the
+-- next statements in the jsonb parameter $2 under the key set's name.
+CREATE FUNCTION gdpr._keyset(rel regclass, cols name[]) RETURNS text
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format('%s(%s)', rel::oid, array_to_string(cols, ','))
+$fn$;
+
+-- The column types of rel's cols, as cast targets.
+CREATE FUNCTION gdpr._column_types(rel regclass, cols name[]) RETURNS text[]
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT ARRAY(SELECT format_type(a.atttypid, a.atttypmod)
+                 FROM unnest(cols) WITH ORDINALITY u(c, i)
+                 JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c ORDER BY u.i)
+$fn$;
+
+-- "rel's cols, aliased, are one of the tuples of key set ks" (or are not).
+CREATE FUNCTION gdpr._in_keyset(alias text, rel regclass, cols name[], ks text, negate boolean DEFAULT false)
+  RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format('%s EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 -> %L) k WHERE %s)',
+                CASE WHEN negate THEN 'NOT' ELSE '' END, ks,
+                string_agg(format('%I.%I = (k ->> %s)::%s', alias, c, i - 1, t), ' AND ' ORDER BY i))
+    FROM unnest(cols, gdpr._column_types(rel, cols)) WITH ORDINALITY u(c, t, i)
+$fn$;
+
+-- The jsonb array of one key set's tuples, over the rows aliased alias.
+CREATE FUNCTION gdpr._keyset_tuples(alias text, cols name[]) RETURNS text
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format('COALESCE(pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(%s)) FILTER (WHERE %s), ''[]''::pg_catalog.jsonb)',
+                string_agg(format('%I.%I::pg_catalog.text', alias, c), ', ' ORDER BY i),
+                string_agg(format('%I.%I IS NOT NULL', alias, c), ' AND ' ORDER BY i))
+    FROM unnest(cols) WITH ORDINALITY u(c, i)
+$fn$;
+
+-- Whether an edge compares with the subject id directly: the root's id
+-- column, a linked column, or a foreign key to the root's id column.
+CREATE FUNCTION gdpr._edge_is_direct(k gdpr.subject_kind, e gdpr.map_edge) RETURNS boolean
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT e.edge IN ('root', 'link')
+      OR (e.parent = k.root_table AND e.parent_cols = ARRAY[k.id_column])
+$fn$;
+
+-- The predicate selecting one edge's rows of the subject whose id is $1.
+CREATE FUNCTION gdpr._edge_predicate(k gdpr.subject_kind, e gdpr.map_edge, alias text)
+  RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN gdpr._edge_is_direct(k, e)
+              THEN format('%I.%I = $1::%s', alias, e.cols[1], (gdpr._column_types(e.rel, e.cols))[1])
+              ELSE gdpr._in_keyset(alias, e.rel, e.cols, gdpr._keyset(e.parent, e.parent_cols)) END
 $fn$;
 
 -- The predicate selecting every row of rel that belongs to the subject $1.
-CREATE FUNCTION gdpr._owned_predicate(kind text, rel regclass, alias text, level integer DEFAULT 0,
-                                      edges gdpr.map_edge[] DEFAULT NULL)
-  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  e gdpr.map_edge;
-  parts text[] := '{}';
-BEGIN
-  IF edges IS NULL THEN
-    edges := gdpr._edges(kind);
-  END IF;
-  FOR e IN SELECT m.* FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel ORDER BY m.edge, m.constraint_name LOOP
-    parts := parts || gdpr._edge_predicate(kind, e, alias, level, edges);
-  END LOOP;
-  RETURN '(' || array_to_string(parts, ' OR ') || ')';
-END
+CREATE FUNCTION gdpr._owned_predicate(k gdpr.subject_kind, rel regclass, alias text, edges gdpr.map_edge[])
+  RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT '(' || string_agg(gdpr._edge_predicate(k, m, alias), ' OR ' ORDER BY m.edge, m.constraint_name) || ')'
+    FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel
 $fn$;
 
 -- Columns erasure anonymizes in rows that must stay: tagged columns other
@@ -188,70 +205,119 @@ CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
                 WHERE i.indrelid = rel AND i.indisprimary ORDER BY u.o)
 $fn$;
 
--- Compiles the export statement and the ordered erase steps of a kind.
+-- Compiles a kind's plan: the statement that locks the subject's root row,
+-- the key-set collection (parents first), the export statement of each
+-- table and the ordered erase steps. Every statement names one user table,
+-- runs as its owner (gdpr._owner_exec / _owner_query) and takes the subject
+-- id as $1 and the key sets as $2. Steps that write pg_gdpr's own catalog
+-- (holds) return what they found and leave the writing to the caller.
 CREATE FUNCTION gdpr._compile(kind text) RETURNS gdpr.map_cache
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  ext text := (SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
-                WHERE x.extname = 'pg_gdpr');
+  k gdpr.subject_kind := gdpr._require_kind(kind);
   edges gdpr.map_edge[] := gdpr._edges(kind);
   t record;
   e gdpr.map_edge;
   e2 gdpr.map_edge;
   f record;
   pred text;
+  preds jsonb := '{}';
   held text;
   h gdpr.legal_hold;
   select_list text;
+  encrypted jsonb;
   pk name[];
-  export_parts text[] := '{}';
+  needed jsonb := '{}';   -- table oid -> {key set name: [columns]}
+  collect jsonb := '[]';
+  exports jsonb := '[]';
   steps jsonb := '[]';
   anon text;
   shared text;
   unreferenced text;
+  ref_name text;
+  ref_count integer := 0;
+  ks text;
   result gdpr.map_cache;
 BEGIN
-  PERFORM gdpr._require_kind(kind);
+  -- The key sets the statements below read: the parents of foreign-key
+  -- edges that do not compare with the id directly, and every table of the
+  -- map referenced by a foreign key (its referencing rows are cleared or
+  -- checked by the referenced columns).
+  FOR e IN SELECT m.* FROM unnest(edges) m WHERE m.edge = 'fk' AND NOT gdpr._edge_is_direct(k, m) LOOP
+    needed := jsonb_set(needed, ARRAY[e.parent::oid::text],
+                        coalesce(needed -> e.parent::oid::text, '{}')
+                        || jsonb_build_object(gdpr._keyset(e.parent, e.parent_cols), to_jsonb(e.parent_cols)));
+  END LOOP;
+  FOR t IN SELECT m.rel FROM gdpr._map_tables(kind) m LOOP
+    FOR f IN SELECT ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                            JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
+               FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0 LOOP
+      needed := jsonb_set(needed, ARRAY[t.rel::oid::text],
+                          coalesce(needed -> t.rel::oid::text, '{}')
+                          || jsonb_build_object(gdpr._keyset(t.rel, f.parent_cols), to_jsonb(f.parent_cols)));
+    END LOOP;
+  END LOOP;
+
+  -- Collection, parents first: a table's predicate reads its parents' sets.
+  FOR t IN SELECT m.rel, m.depth FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
+    pred := gdpr._owned_predicate(k, t.rel, 't0', edges);
+    preds := preds || jsonb_build_object(t.rel::text, pred);
+    CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
+    collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'sql', format(
+      'SELECT pg_catalog.jsonb_build_object(%s) FROM %s t0 WHERE %s',
+      (SELECT string_agg(format('%L, %s', n.key,
+                                gdpr._keyset_tuples('t0', ARRAY(SELECT jsonb_array_elements_text(n.value))::name[])), ', ')
+         FROM jsonb_each(needed -> t.rel::oid::text) n),
+      t.rel, pred));
+  END LOOP;
+
   FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth DESC, m.rel::text LOOP
-    pred := gdpr._owned_predicate(kind, t.rel, 't0', 0, edges);
+    pred := preds ->> t.rel::text;
     pk := gdpr._primary_key(t.rel);
 
-    -- export: every column, encrypted ones decrypted; of rows the subject
-    -- is only linked to (detach-only tables), not the personal columns,
-    -- which are about someone else
-    SELECT string_agg(
-             CASE WHEN l.encrypted THEN format(
-               'CASE pg_catalog.get_byte(t0.%1$I, 1) WHEN 1 THEN pg_catalog.to_jsonb(%2$s.gdpr_decrypt(t0.%1$I, %3$L)) '
-               'ELSE pg_catalog.to_jsonb(pg_catalog.encode(%2$s.gdpr_decrypt_bytea(t0.%1$I, %3$L), ''base64'')) END AS %1$I',
-               l.column_name, ext, l.context)
-             ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum)
-      INTO select_list FROM gdpr._column_labels(t.rel) l
+    -- export: every column; encrypted ones are decrypted afterwards by
+    -- pg_gdpr, never inside the owner's statement. Of rows the subject is
+    -- only linked to (detach-only tables), not the personal columns, which
+    -- are about someone else.
+    SELECT string_agg(format('t0.%I', l.column_name), ', ' ORDER BY l.attnum),
+           coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
+      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l
      WHERE t.owning OR l.category IS NULL OR l.category NOT IN ('personal', 'sensitive');
-    export_parts := format('%L, (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x)',
-                           t.rel::text, select_list, t.rel, pred,
-                           CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)
-                    || export_parts;
+    exports := jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
+      'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
+      select_list, t.rel, pred,
+      CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)) || exports;
 
-    -- erase, step 1: rows under a legal hold stay, re-keyed so that their
-    -- encrypted fields outlive the subject's main key
+    -- erase, step 1: rows under a legal hold stay. The owner's statement
+    -- lists them with their encrypted values; pg_gdpr records them and
+    -- re-keys those values so that they outlive the subject's main key,
+    -- and the apply statement writes them back.
     SELECT * INTO h FROM gdpr.legal_hold lh WHERE lh.hold_table = t.rel;
     held := 'false';
     IF FOUND THEN
       held := format('(t0.%I + %L::interval > pg_catalog.now())', h.from_column, h.keep);
-      -- rows newly held are recorded and re-keyed in one statement; a second
-      -- erase finds them recorded already and reports nothing to do
-      SELECT string_agg(format('%1$I = gdpr._rekey(t0.%1$I, %2$L, %3$L, $1, ''hold'')', l.column_name, l.context, kind), ', ')
-        INTO anon FROM gdpr._column_labels(t.rel) l WHERE l.encrypted;
-      steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'held', 'sql', format(
-        'WITH newly_held AS (INSERT INTO gdpr.hold_release (subject_hash, kind, hold_table, row_key, release_at) '
-        'SELECT $2, %L, %L::regclass, pg_catalog.jsonb_build_object(%s), t0.%I + %L::interval FROM %s t0 WHERE %s AND %s '
-        'ON CONFLICT DO NOTHING RETURNING row_key)%s SELECT 1 FROM newly_held',
-        kind, t.rel::text,
-        (SELECT string_agg(format('%L, t0.%I', c, c), ', ') FROM unnest(pk) c),
-        h.from_column, h.keep, t.rel, pred, held,
-        CASE WHEN anon IS NULL THEN '' ELSE format(
-          ', rekeyed AS (UPDATE %s t0 SET %s FROM newly_held n WHERE n.row_key = pg_catalog.jsonb_build_object(%s) RETURNING 1)',
-          t.rel, anon, (SELECT string_agg(format('%L, t0.%I', c, c), ', ') FROM unnest(pk) c)) END));
+      SELECT coalesce(jsonb_object_agg(l.column_name, l.context), '{}') INTO encrypted
+        FROM gdpr._column_labels(t.rel) l WHERE l.encrypted;
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'held', 'mode', 'hold',
+        'encrypted', encrypted,
+        'sql', format(
+          'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(''row_key'', pg_catalog.jsonb_build_object(%s), '
+          '''release_at'', t0.%I + %L::interval, ''values'', pg_catalog.jsonb_build_object(%s))), ''[]''::pg_catalog.jsonb) '
+          'FROM %s t0 WHERE %s AND %s',
+          (SELECT string_agg(format('%L, t0.%I', c, c), ', ') FROM unnest(pk) c),
+          h.from_column, h.keep,
+          coalesce((SELECT string_agg(format('%L, pg_catalog.encode(t0.%I, ''hex'')', c.key, c.key), ', ')
+                      FROM jsonb_each_text(encrypted) c), ''),
+          t.rel, pred, held),
+        'apply_sql', CASE WHEN encrypted = '{}' THEN NULL ELSE format(
+          'UPDATE %s t0 SET %s FROM pg_catalog.jsonb_array_elements($2 -> ''rekeyed'') v WHERE %s',
+          t.rel,
+          (SELECT string_agg(format('%I = COALESCE(pg_catalog.decode(v.value -> ''values'' ->> %L, ''hex''), t0.%I)',
+                                    c.key, c.key, c.key), ', ')
+             FROM jsonb_each_text(encrypted) c),
+          (SELECT string_agg(format('t0.%I = (v.value -> ''row_key'' ->> %L)::%s', c, c,
+                                    (gdpr._column_types(t.rel, ARRAY[c]))[1]), ' AND ')
+             FROM unnest(pk) c)) END);
     END IF;
 
     -- step 2: detach rows that outlive this subject: the schema says so
@@ -262,20 +328,22 @@ BEGIN
       FOR e2 IN SELECT m.* FROM unnest(edges) m
                  WHERE m.rel = t.rel AND m.edge = 'fk' AND m.constraint_name <> e.constraint_name LOOP
         shared := concat_ws(' OR ', shared, format('((%s) IS NOT NULL AND NOT %s)',
-                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(kind, e2, 't0', 1, edges)));
+                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(k, e2, 't0')));
       END LOOP;
       IF e.on_delete IN ('n', 'd') OR shared IS NOT NULL THEN
-        steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'detached', 'sql', format(
+        steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'detached', 'mode', 'exec', 'sql', format(
           'UPDATE %s t0 SET (%s) = ROW(%s) WHERE %s AND NOT %s%s',
           t.rel, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(e.cols) c),
           (SELECT string_agg(CASE WHEN e.on_delete = 'd' THEN 'DEFAULT' ELSE 'NULL' END, ', ') FROM unnest(e.cols) c),
-          gdpr._edge_predicate(kind, e, 't0', 1, edges), held,
+          gdpr._edge_predicate(k, e, 't0'), held,
           CASE WHEN e.on_delete IN ('n', 'd') THEN '' ELSE ' AND (' || shared || ')' END));
       END IF;
     END LOOP;
 
     -- step 3: references from rows that are not the subject's (a manager
-    -- column, a sibling table) are cleared where they may be NULL
+    -- column, a sibling table) are cleared where they may be NULL; rows of
+    -- tables that keep referencing the subject's rows are found, by the
+    -- referencing table's owner, just before those rows are deleted
     unreferenced := '';
     FOR f IN
       SELECT c.conrelid::regclass AS child, c.conname,
@@ -289,40 +357,50 @@ BEGIN
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
        ORDER BY c.conrelid::regclass::text, c.conname
     LOOP
+      ks := gdpr._keyset(t.rel, f.parent_cols);
       IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges) THEN
-        unreferenced := unreferenced || format(' AND NOT EXISTS (SELECT 1 FROM %s r WHERE (%s) = (%s))',
-                                               f.child, gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols));
+        ref_count := ref_count + 1;
+        ref_name := 'still_referenced_' || ref_count;
+        steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
+          'mode', 'collect', 'sql', format(
+          'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
+          ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+        unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
       END IF;
       IF f.nullable AND NOT EXISTS (SELECT 1 FROM unnest(edges) m
                                      WHERE m.rel = f.child AND m.constraint_name = f.conname) THEN
-        steps := steps || jsonb_build_object('table', f.child::text, 'action', 'references_cleared', 'sql', format(
-          'UPDATE %s r SET (%s) = ROW(%s) WHERE (%s) IN (SELECT %s FROM %s t0 WHERE %s)',
+        steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_cleared',
+          'mode', 'exec', 'sql', format(
+          'UPDATE %s r SET (%s) = ROW(%s) WHERE %s',
           f.child, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(f.cols) c),
           (SELECT string_agg('NULL', ', ') FROM unnest(f.cols) c),
-          gdpr._qualified('r', f.cols), gdpr._qualified('t0', f.parent_cols), t.rel, pred));
+          gdpr._in_keyset('r', f.child, f.cols, ks)));
       END IF;
     END LOOP;
 
     -- step 4: delete what nothing else needs
-    steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'deleted', 'sql',
+    steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',
       format('DELETE FROM %s t0 WHERE %s AND NOT %s%s', t.rel, pred, held, unreferenced));
 
     -- step 5: anonymize what had to stay because other rows reference it
     anon := gdpr._anonymize_set(t.rel);
     IF anon IS NOT NULL AND unreferenced <> '' THEN
-      steps := steps || jsonb_build_object('table', t.rel::text, 'action', 'anonymized', 'sql',
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'anonymized', 'mode', 'exec', 'sql',
         format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s', t.rel, anon, pred, held,
                gdpr._anonymize_pending(t.rel)));
     END IF;
   END LOOP;
 
   result.kind := kind;
-  -- jsonb_build_object takes at most 100 arguments: 40 tables per call.
-  result.export_sql := 'SELECT ' || (
-    SELECT string_agg('pg_catalog.jsonb_build_object(' || array_to_string(chunk, ', ') || ')', ' || ')
-      FROM (SELECT array_agg(part ORDER BY i) AS chunk
-              FROM unnest(export_parts) WITH ORDINALITY u(part, i) GROUP BY (i - 1) / 40) c);
+  -- The subject's root row is locked first: a concurrent insert of a row
+  -- referencing it waits for the erase, then fails its foreign key.
+  result.lock_sql := format('SELECT 1 FROM %s t0 WHERE t0.%I = $1::%s FOR UPDATE', k.root_table, k.id_column,
+                            (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1]);
+  result.collect_steps := collect;
+  result.export_steps := exports;
   result.erase_steps := steps;
+  result.predicates := preds;
+  result.tables := ARRAY(SELECT m.rel FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text);
   result.categories := (SELECT coalesce(jsonb_object_agg(m.rel::text, to_jsonb(ARRAY(
                             SELECT DISTINCT l.category FROM gdpr._column_labels(m.rel) l
                              WHERE l.category IS NOT NULL ORDER BY 1))), '{}')
@@ -334,22 +412,42 @@ BEGIN
     RETURN result;
   END IF;
   INSERT INTO gdpr.map_cache AS m VALUES (result.*)
-  ON CONFLICT ON CONSTRAINT map_cache_pkey DO UPDATE SET export_sql = excluded.export_sql, erase_steps = excluded.erase_steps,
-                                   categories = excluded.categories,
-                                   built_at = excluded.built_at;
+  ON CONFLICT ON CONSTRAINT map_cache_pkey
+  DO UPDATE SET lock_sql = excluded.lock_sql, collect_steps = excluded.collect_steps,
+                export_steps = excluded.export_steps, erase_steps = excluded.erase_steps,
+                predicates = excluded.predicates, tables = excluded.tables,
+                categories = excluded.categories, built_at = excluded.built_at;
   RETURN result;
 END
 $fn$;
 
+-- The kind's plan, compiled at most once between changes of the schema or
+-- the map; the owners' permission is checked on every call.
 CREATE FUNCTION gdpr._compiled(kind text) RETURNS gdpr.map_cache
   LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   cached gdpr.map_cache;
 BEGIN
   SELECT * INTO cached FROM gdpr.map_cache m WHERE m.kind = _compiled.kind;
-  IF FOUND THEN
-    RETURN cached;
+  IF NOT FOUND THEN
+    cached := gdpr._compile(kind);
   END IF;
-  RETURN gdpr._compile(kind);
+  PERFORM gdpr._require_map_rights(cached);
+  RETURN cached;
+END
+$fn$;
+
+-- Runs the plan's collection steps: the key sets of the subject's rows,
+-- each read by its own table's owner.
+CREATE FUNCTION gdpr._collect_keys(plan gdpr.map_cache, subject_id text) RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  step jsonb;
+  keys jsonb := '{}';
+BEGIN
+  FOR step IN SELECT s FROM jsonb_array_elements(plan.collect_steps) s LOOP
+    keys := keys || coalesce(gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys), '{}');
+  END LOOP;
+  RETURN keys;
 END
 $fn$;

@@ -89,32 +89,54 @@ CREATE TABLE gdpr.audit_log (
 );
 COMMENT ON TABLE gdpr.audit_log IS 'Append-only record of erasures, exports, rectifications, requests and key operations';
 
+-- Append-only: UPDATE, DELETE and TRUNCATE are refused for everyone; the
+-- one way to remove old entries is gdpr_purge_audit_log(), for superusers,
+-- which writes its own entry first (audit_log_guard.cpp).
 CREATE FUNCTION gdpr._audit_log_is_append_only() RETURNS trigger
-  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
-BEGIN
-  -- The one way around: the table's owner, with gdpr.audit_maintenance on in
-  -- the same transaction (for a future retention job of the log itself).
-  IF current_setting('gdpr.audit_maintenance', true) = 'on'
-     AND current_user = (SELECT c.relowner::regrole::name FROM pg_class c WHERE c.oid = TG_RELID) THEN
-    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-  END IF;
-  RAISE EXCEPTION 'gdpr.audit_log is append-only'
-    USING ERRCODE = 'insufficient_privilege',
-          DETAIL = format('%s is not allowed on the audit log.', TG_OP),
-          HINT = 'Audit records are evidence; they are only ever added.';
-END
-$fn$;
+  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_audit_log_is_append_only';
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON gdpr.audit_log
   FOR EACH ROW EXECUTE FUNCTION gdpr._audit_log_is_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON gdpr.audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION gdpr._audit_log_is_append_only();
 
-CREATE FUNCTION gdpr._audit(acting_role name, action text, kind text, subject_hash bytea,
+CREATE FUNCTION gdpr._delete_audit_before(before timestamptz) RETURNS bigint
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_delete_audit_before';
+
+-- The actor is the role that called the gdpr_* entry point, found by the
+-- extension itself (gdpr._actor()), never an argument.
+CREATE FUNCTION gdpr._audit(action text, kind text, subject_hash bytea,
                             request_id bigint, details jsonb) RETURNS void
   LANGUAGE sql VOLATILE AS $fn$
   INSERT INTO gdpr.audit_log (acting_role, action, kind, subject_hash, request_id, details)
-  VALUES (acting_role, action, kind, subject_hash, request_id, coalesce(details, '{}'))
+  VALUES ((SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gdpr._actor()),
+          action, kind, subject_hash, request_id, coalesce(details, '{}'))
 $fn$;
+
+CREATE FUNCTION gdpr._purge_audit_log(older_than timestamptz) RETURNS bigint
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  removed bigint;
+BEGIN
+  IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = gdpr._actor()) THEN
+    RAISE EXCEPTION 'only a superuser may remove audit records'
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Audit records are evidence; ask the database''s superuser.';
+  END IF;
+  PERFORM gdpr._require(older_than, 'date before which audit records are removed');
+  IF older_than > now() THEN
+    RAISE EXCEPTION 'audit records from the future cannot be removed'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a date in the past, e.g. now() - interval ''7 years''.';
+  END IF;
+  removed := gdpr._delete_audit_before(older_than);
+  PERFORM gdpr._audit('audit_log_purged', NULL, NULL, NULL,
+                      jsonb_build_object('older_than', older_than, 'removed', removed));
+  RETURN removed;
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_purge_audit_log(older_than timestamptz) RETURNS bigint
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_purge_audit_log(timestamptz) IS
+  'Superusers only: removes audit records logged before a date, and logs that it did';
 
 SELECT pg_catalog.pg_extension_config_dump('gdpr.tombstone', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.hold_release', '');

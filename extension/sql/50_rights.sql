@@ -1,9 +1,11 @@
 -- ---------------------------------------------------------------------------
 -- The rights of the data subject: erasure (Art. 17), access and portability
 -- (Art. 15/20), rectification (Art. 16), and the request ledger. Each public
--- function is SECURITY INVOKER so that current_user is the acting role; it
--- hands that role to a SECURITY DEFINER body in schema gdpr, which only
--- gdpr_admin may call, and which writes the audit log.
+-- function is the C entry point gdpr_rights_entry, which records the
+-- calling role and runs the SECURITY DEFINER body of the same name in
+-- schema gdpr (granted to nobody). The bodies run every statement on a
+-- user's table as that table's owner (gdpr._owner_exec / _owner_query) and
+-- write pg_gdpr's own catalog as the extension's owner.
 -- ---------------------------------------------------------------------------
 
 -- Destroys a subject's data keys, except the legal-hold key class when asked.
@@ -38,15 +40,18 @@ $fn$;
 
 -- ---- erasure ------------------------------------------------------------------
 
-CREATE FUNCTION gdpr._erase(kind text, subject_id text, reason text, acting_role name, request_id bigint)
-  RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp AS $fn$
+CREATE FUNCTION gdpr._erase_subject(kind text, subject_id text, reason text, request_id bigint)
+  RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   k gdpr.subject_kind := gdpr._require_kind(kind);
   plan gdpr.map_cache;
   step jsonb;
+  rel regclass;
   n bigint;
   hash bytea;
+  keys jsonb;
+  found_rows jsonb;
+  rekeyed jsonb;
   tables jsonb := '{}';
   shredded integer;
   held_until timestamptz;
@@ -58,15 +63,36 @@ BEGIN
   plan := gdpr._compiled(kind);
   -- Rows of linked tables (no foreign key) racing this erase wait for it.
   PERFORM gdpr._lock_subject(hash, false);
-  -- The subject's root row is locked first: a concurrent insert of a row
-  -- referencing it waits for this transaction, then fails its foreign key.
-  EXECUTE format('SELECT 1 FROM %s WHERE %I = $1::%s FOR UPDATE', k.root_table, k.id_column,
-                 (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                   WHERE a.attrelid = k.root_table AND a.attname = k.id_column))
-    USING subject_id;
+  PERFORM gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL);
+  keys := gdpr._collect_keys(plan, subject_id);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.erase_steps) s LOOP
-    EXECUTE step->>'sql' USING subject_id, hash;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    rel := (step->>'rel')::oid;
+    CASE step->>'mode'
+      WHEN 'collect' THEN
+        keys := keys || coalesce(gdpr._owner_query(rel, step->>'sql', subject_id, keys), '{}');
+        n := 0;
+      WHEN 'hold' THEN
+        -- Held rows are recorded once (a second erase finds them recorded)
+        -- and their encrypted values re-keyed under the subject's hold key.
+        found_rows := gdpr._owner_query(rel, step->>'sql', subject_id, keys);
+        WITH newly_held AS (
+          INSERT INTO gdpr.hold_release AS h (subject_hash, kind, hold_table, row_key, release_at)
+          SELECT hash, kind, rel, r.value->'row_key', (r.value->>'release_at')::timestamptz
+            FROM jsonb_array_elements(found_rows) r
+          ON CONFLICT DO NOTHING RETURNING h.row_key)
+        SELECT count(*),
+               coalesce(jsonb_agg(jsonb_build_object('row_key', r.value->'row_key', 'values',
+                 (SELECT coalesce(jsonb_object_agg(c.key, encode(gdpr._rekey(decode(c.value, 'hex'), step->'encrypted'->>c.key,
+                                                                              kind, subject_id, 'hold'), 'hex')), '{}')
+                    FROM jsonb_each_text(r.value->'values') c WHERE c.value IS NOT NULL))), '[]')
+          INTO n, rekeyed
+          FROM jsonb_array_elements(found_rows) r JOIN newly_held nh ON nh.row_key = r.value->'row_key';
+        IF n > 0 AND step->>'apply_sql' IS NOT NULL THEN
+          PERFORM gdpr._owner_exec(rel, step->>'apply_sql', subject_id, jsonb_build_object('rekeyed', rekeyed));
+        END IF;
+      ELSE
+        n := gdpr._owner_exec(rel, step->>'sql', subject_id, keys);
+    END CASE;
     IF n > 0 THEN
       tables := jsonb_set(tables, ARRAY[step->>'table'],
                           coalesce(tables->(step->>'table'), '{}')
@@ -81,35 +107,68 @@ BEGIN
   ON CONFLICT (subject_hash) DO NOTHING;
   report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason,
                                'tables', tables, 'keys_shredded', shredded, 'held_until', held_until);
-  PERFORM gdpr._audit(acting_role, 'erase', kind, hash, request_id, report);
+  PERFORM gdpr._audit('erase', kind, hash, request_id, report);
   RETURN report;
 END
 $fn$;
 
-CREATE FUNCTION @extschema@.gdpr_erase(kind text, subject_id text, reason text)
-  RETURNS jsonb LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._erase(kind, subject_id, reason, current_user, NULL)
+CREATE FUNCTION gdpr._erase(kind text, subject_id text, reason text)
+  RETURNS jsonb LANGUAGE sql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT gdpr._erase_subject(kind, subject_id, reason, NULL)
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_erase(kind text, subject_id text, reason text)
+  RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_erase(text, text, text) IS
   'Erases a subject in one transaction: deletes, detaches or anonymizes its rows, keeps held rows, shreds its keys, leaves a tombstone';
 
 -- ---- access and portability --------------------------------------------------
 
-CREATE FUNCTION gdpr._export(kind text, subject_id text, acting_role name, request_id bigint)
-  RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp AS $fn$
+-- An exported encrypted value (bytea as "\x..." text), decrypted to JSON:
+-- text as a string, anything else as base64.
+CREATE FUNCTION gdpr._decrypted_json(hex text, context text) RETURNS jsonb
+  LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-  k gdpr.subject_kind := gdpr._require_kind(kind);
+  ciphertext bytea;
+BEGIN
+  IF hex IS NULL THEN
+    RETURN 'null';
+  END IF;
+  ciphertext := decode(substr(hex, 3), 'hex');
+  IF get_byte(ciphertext, 1) = 1 THEN
+    RETURN coalesce(to_jsonb(@extschema@.gdpr_decrypt(ciphertext, context)), 'null');
+  END IF;
+  RETURN coalesce(to_jsonb(encode(@extschema@.gdpr_decrypt_bytea(ciphertext, context), 'base64')), 'null');
+END
+$fn$;
+
+CREATE FUNCTION gdpr._export_subject(kind text, subject_id text, request_id bigint)
+  RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
   plan gdpr.map_cache;
-  data jsonb;
+  step jsonb;
+  keys jsonb;
+  found_rows jsonb;
+  data jsonb := '{}';
   hash bytea;
   tables_with_rows text[];
   held_categories text[];
   document jsonb;
 BEGIN
+  PERFORM gdpr._require_kind(kind);
   PERFORM gdpr._require_subject_id(subject_id);
   plan := gdpr._compiled(kind);
-  EXECUTE plan.export_sql INTO data USING subject_id;
+  keys := gdpr._collect_keys(plan, subject_id);
+  FOR step IN SELECT s FROM jsonb_array_elements(plan.export_steps) s LOOP
+    found_rows := gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys);
+    IF step->'encrypted' <> '{}' THEN
+      found_rows := (SELECT coalesce(jsonb_agg(r.value || (SELECT coalesce(jsonb_object_agg(c.key, gdpr._decrypted_json(r.value->>c.key, c.value)), '{}')
+                                                             FROM jsonb_each_text(step->'encrypted') c WHERE r.value ? c.key)
+                                               ORDER BY r.i), '[]')
+                       FROM jsonb_array_elements(found_rows) WITH ORDINALITY r(value, i));
+    END IF;
+    data := data || jsonb_build_object(step->>'table', found_rows);
+  END LOOP;
   hash := gdpr.subject_hash(kind, subject_id);
   tables_with_rows := ARRAY(SELECT d.key FROM jsonb_each(data) d WHERE jsonb_array_length(d.value) > 0);
   held_categories := ARRAY(SELECT DISTINCT c FROM unnest(tables_with_rows) t,
@@ -136,17 +195,20 @@ BEGIN
                                                               'due_at', r.due_at, 'completed_at', r.completed_at)
                                            ORDER BY r.request_id)
                             FROM gdpr.request r WHERE r.subject_hash = hash), '[]'));
-  PERFORM gdpr._audit(acting_role, 'export', kind, hash, request_id,
+  PERFORM gdpr._audit('export', kind, hash, request_id,
                       jsonb_build_object('rows', (SELECT coalesce(jsonb_object_agg(d.key, jsonb_array_length(d.value)), '{}')
                                                     FROM jsonb_each(data) d WHERE jsonb_array_length(d.value) > 0)));
   RETURN document;
 END
 $fn$;
 
-CREATE FUNCTION @extschema@.gdpr_export(kind text, subject_id text)
-  RETURNS jsonb LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._export(kind, subject_id, current_user, NULL)
+CREATE FUNCTION gdpr._export(kind text, subject_id text)
+  RETURNS jsonb LANGUAGE sql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT gdpr._export_subject(kind, subject_id, NULL)
 $fn$;
+CREATE FUNCTION @extschema@.gdpr_export(kind text, subject_id text)
+  RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_export(text, text) IS
   'Everything held about a subject (Art. 15/20): its rows in every table of the map, decrypted, with purposes, categories, recipients, retention and requests';
 
@@ -154,7 +216,7 @@ CREATE FUNCTION @extschema@.gdpr_export_rows(kind text, subject_id text)
   RETURNS TABLE (table_name text, row_data jsonb) LANGUAGE sql VOLATILE
   SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT d.key, r.value
-    FROM jsonb_each(gdpr._export(kind, subject_id, current_user, NULL) -> 'data') d,
+    FROM jsonb_each(@extschema@.gdpr_export(kind, subject_id) -> 'data') d,
          jsonb_array_elements(d.value) r
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_export_rows(text, text) IS
@@ -162,49 +224,53 @@ COMMENT ON FUNCTION @extschema@.gdpr_export_rows(text, text) IS
 
 -- ---- rectification ------------------------------------------------------------
 
-CREATE FUNCTION gdpr._rectify(kind text, subject_id text, rel regclass, column_name name, value text,
-                              acting_role name)
+CREATE FUNCTION gdpr._rectify(kind text, subject_id text, rel regclass, column_name name, value text)
   RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  k gdpr.subject_kind := gdpr._require_kind(kind);
-  ext text := (SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
-                WHERE x.extname = 'pg_gdpr');
+  plan gdpr.map_cache;
   col record;
+  new_value text := value;
+  set_expression text;
   n bigint;
 BEGIN
+  PERFORM gdpr._require_kind(kind);
   PERFORM gdpr._require_subject_id(subject_id);
   PERFORM gdpr._require(rel, 'table');
   PERFORM gdpr._require(column_name, 'column name');
-  IF NOT EXISTS (SELECT 1 FROM gdpr._map_tables(kind) m WHERE m.rel = _rectify.rel) THEN
+  plan := gdpr._compiled(kind);
+  IF NOT rel = ANY (plan.tables) THEN
     RAISE EXCEPTION 'table % holds no data of subject kind "%"', rel, kind
       USING ERRCODE = 'invalid_parameter_value',
             HINT = format('gdpr_data_map(%L) lists the tables of this kind.', kind);
   END IF;
   PERFORM gdpr._require_column(rel, column_name, 'rectified');
   SELECT * INTO col FROM gdpr._column_labels(rel) l WHERE l.column_name = _rectify.column_name;
-  EXECUTE format('UPDATE %s t0 SET %I = %s WHERE %s', rel, column_name,
-                 CASE WHEN col.encrypted THEN format('%s.gdpr_encrypt(%L, $1, $3, %L)', ext, kind, col.context)
-                      ELSE format('$3::%s', col.type_name) END,
-                 gdpr._owned_predicate(kind, rel, 't0'))
-    USING subject_id, NULL::bytea, value;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  PERFORM gdpr._audit(acting_role, 'rectify', kind, gdpr.subject_hash(kind, subject_id), NULL,
+  -- The new value reaches the owner's statement as a parameter: encrypted
+  -- here (as pg_gdpr), or converted to the column's type by the owner.
+  IF col.encrypted THEN
+    new_value := encode(@extschema@.gdpr_encrypt(kind, subject_id, value, col.context), 'hex');
+    set_expression := 'pg_catalog.decode($2 ->> ''value'', ''hex'')';
+  ELSE
+    set_expression := format('($2 ->> ''value'')::%s', col.type_name);
+  END IF;
+  n := gdpr._owner_exec(rel, format('UPDATE %s t0 SET %I = %s WHERE %s', rel, column_name, set_expression,
+                                    plan.predicates ->> rel::text),
+                        subject_id, gdpr._collect_keys(plan, subject_id) || jsonb_build_object('value', new_value));
+  PERFORM gdpr._audit('rectify', kind, gdpr.subject_hash(kind, subject_id), NULL,
                       jsonb_build_object('table', rel::text, 'column', column_name, 'rows', n));
   RETURN n;
 END
 $fn$;
 
 CREATE FUNCTION @extschema@.gdpr_rectify(kind text, subject_id text, rel regclass, column_name name, value text)
-  RETURNS bigint LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._rectify(kind, subject_id, rel, column_name, value, current_user)
-$fn$;
+  RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_rectify(text, text, regclass, name, text) IS
   'Corrects a column of the subject''s rows (Art. 16), encrypting it if the column is tagged encrypted; audited without the value';
 
 -- ---- the request ledger --------------------------------------------------------
 
-CREATE FUNCTION gdpr._request(kind text, subject_id text, request_type text, channel text, acting_role name)
+CREATE FUNCTION gdpr._request(kind text, subject_id text, request_type text, channel text)
   RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -225,7 +291,7 @@ BEGIN
   INSERT INTO gdpr.request (kind, subject_id, subject_hash, request_type, channel, due_at)
   VALUES (kind, subject_id, hash, request_type, channel, now() + interval '1 month')
   RETURNING request_id INTO id;
-  PERFORM gdpr._audit(acting_role, 'request_received', kind, hash, id,
+  PERFORM gdpr._audit('request_received', kind, hash, id,
                       jsonb_build_object('type', request_type, 'channel', channel));
   RETURN id;
 END
@@ -252,13 +318,13 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION gdpr._verify_request(request_id bigint, acting_role name) RETURNS void
+CREATE FUNCTION gdpr._verify_request(request_id bigint) RETURNS void
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r gdpr.request := gdpr._get_request(request_id, 'received');
 BEGIN
   UPDATE gdpr.request q SET status = 'verified', verified_at = now() WHERE q.request_id = r.request_id;
-  PERFORM gdpr._audit(acting_role, 'request_verified', r.kind, r.subject_hash, r.request_id, '{}');
+  PERFORM gdpr._audit('request_verified', r.kind, r.subject_hash, r.request_id, '{}');
 END
 $fn$;
 
@@ -266,7 +332,7 @@ $fn$;
 -- access and portability are executed; restriction, objection, consent
 -- withdrawal and rectification are recorded (they are enforced by the
 -- consent-aware views, and by gdpr_rectify() with the corrected values).
-CREATE FUNCTION gdpr._fulfil_request(request_id bigint, acting_role name) RETURNS jsonb
+CREATE FUNCTION gdpr._fulfil_request(request_id bigint) RETURNS jsonb
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r gdpr.request := gdpr._get_request(request_id, 'verified');
@@ -275,10 +341,10 @@ DECLARE
 BEGIN
   CASE r.request_type
     WHEN 'erasure' THEN
-      result := gdpr._erase(r.kind, r.subject_id, format('request %s', r.request_id), acting_role, r.request_id);
+      result := gdpr._erase_subject(r.kind, r.subject_id, format('request %s', r.request_id), r.request_id);
       summary := result;
     WHEN 'access', 'portability' THEN
-      result := gdpr._export(r.kind, r.subject_id, acting_role, r.request_id);
+      result := gdpr._export_subject(r.kind, r.subject_id, r.request_id);
       summary := jsonb_build_object('exported_tables', (SELECT count(*) FROM jsonb_each(result->'data') d
                                                           WHERE jsonb_array_length(d.value) > 0));
     ELSE
@@ -289,29 +355,23 @@ BEGIN
      SET status = 'completed', completed_at = now(), outcome = summary,
          subject_id = CASE WHEN r.request_type = 'erasure' THEN NULL ELSE q.subject_id END
    WHERE q.request_id = r.request_id;
-  PERFORM gdpr._audit(acting_role, 'request_completed', r.kind, r.subject_hash, r.request_id, summary);
+  PERFORM gdpr._audit('request_completed', r.kind, r.subject_hash, r.request_id, summary);
   RETURN result;
 END
 $fn$;
 
 CREATE FUNCTION @extschema@.gdpr_request(kind text, subject_id text, request_type text, channel text)
-  RETURNS bigint LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._request(kind, subject_id, request_type, channel, current_user)
-$fn$;
+  RETURNS bigint LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_request(text, text, text, text) IS
   'Records a request of a data subject (access, portability, erasure, rectification, restriction, objection, consent_withdrawal), due in one month';
 
 CREATE FUNCTION @extschema@.gdpr_verify_request(request_id bigint)
-  RETURNS void LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._verify_request(request_id, current_user)
-$fn$;
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_verify_request(bigint) IS
   'Records that the requester''s identity was verified; only verified requests are carried out';
 
 CREATE FUNCTION @extschema@.gdpr_fulfil_request(request_id bigint)
-  RETURNS jsonb LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT gdpr._fulfil_request(request_id, current_user)
-$fn$;
+  RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_fulfil_request(bigint) IS
   'Carries out a verified request (erasure, access, portability; records the others) and completes it';
 

@@ -1,7 +1,11 @@
 -- ---------------------------------------------------------------------------
--- Privileges of the data map, the rights and the ledger. gdpr_admin (the
--- DPO's role) registers, tags, erases, exports, rectifies, manages requests
--- and reads the ledger and the audit log; nothing is granted to PUBLIC.
+-- Privileges of the data map, the rights and the ledger. Nothing in schema
+-- gdpr is executable by anyone but the extension's owner: the public
+-- gdpr_* entry points reach the bodies themselves (rights_entry.cpp).
+-- Table owners holding gdpr_app map their own tables (ownership is checked
+-- on every call); gdpr_admin (the DPO, a member of gdpr_app) also erases,
+-- exports, rectifies, manages requests and reads the ledger and the audit
+-- log. Nothing is granted to PUBLIC.
 -- ---------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
 GRANT USAGE ON SCHEMA gdpr TO gdpr_admin;
@@ -10,24 +14,18 @@ GRANT SELECT ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.tomb
    TO gdpr_admin;
 GRANT INSERT, UPDATE, DELETE ON gdpr.purpose, gdpr.processor, gdpr.category_retention TO gdpr_admin;
 
--- The SECURITY DEFINER bodies behind the public wrappers.
-GRANT EXECUTE ON FUNCTION gdpr._erase(text, text, text, name, bigint),
-                          gdpr._export(text, text, name, bigint),
-                          gdpr._rectify(text, text, regclass, name, text, name),
-                          gdpr._request(text, text, text, text, name),
-                          gdpr._verify_request(bigint, name),
-                          gdpr._fulfil_request(bigint, name),
-                          gdpr._shred_key(text, text, name),
-                          gdpr._rotate_master_key(bigint, name)
-   TO gdpr_admin;
-
 DO $grants$
 DECLARE
   f text;
 BEGIN
   FOREACH f IN ARRAY ARRAY[
     'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
-    'gdpr_link(regclass, text, name)', 'gdpr_hold(regclass, interval, name, text)',
+    'gdpr_link(regclass, text, name)', 'gdpr_hold(regclass, interval, name, text)']
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
+  END LOOP;
+  FOREACH f IN ARRAY ARRAY[
     'gdpr_data_map(text)', 'gdpr_erase(text, text, text)', 'gdpr_export(text, text)',
     'gdpr_export_rows(text, text)', 'gdpr_rectify(text, text, regclass, name, text)',
     'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
@@ -38,3 +36,5 @@ BEGIN
   END LOOP;
 END
 $grants$;
+-- Superusers only, and they need no grant.
+REVOKE ALL ON FUNCTION @extschema@.gdpr_purge_audit_log(timestamptz) FROM PUBLIC;

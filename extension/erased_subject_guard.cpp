@@ -1,0 +1,155 @@
+// gdpr._refuse_erased_subject(kind): the row trigger that refuses new rows
+// for an erased subject in a table of the map.
+//
+// The subject id is read with its type's output function, never through a
+// cast or any function a table owner could define. The tombstone is looked
+// up with the latest snapshot, like a foreign-key check: a transaction
+// whose snapshot predates the erase (REPEATABLE READ, SERIALIZABLE) gets a
+// serialization failure instead of slipping past. Ids never appear in the
+// messages: they would reach the client and the server log.
+//
+// Written without C++ objects: PostgreSQL errors pass through untouched.
+extern "C" {
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+#include "run_as_owner.h"
+
+namespace {
+
+SPIPlanPtr g_links_plan = nullptr;
+SPIPlanPtr g_hash_plan = nullptr;
+SPIPlanPtr g_lock_plan = nullptr;
+SPIPlanPtr g_tombstone_plan = nullptr;
+
+SPIPlanPtr keep(const char* sql, int nargs, Oid* types) {
+  SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+  if (plan == nullptr) elog(ERROR, "pg_gdpr: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+  SPI_keepplan(plan);
+  return plan;
+}
+
+void prepare_plans() {
+  if (g_tombstone_plan != nullptr) return;
+  Oid link_types[2] = {OIDOID, TEXTOID};
+  g_links_plan = keep(
+      "SELECT l.link_column::pg_catalog.text FROM gdpr.subject_link l"
+      " WHERE l.link_table OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+      " AND l.kind OPERATOR(pg_catalog.=) $2",
+      2, link_types);
+  Oid hash_types[2] = {TEXTOID, TEXTOID};
+  g_hash_plan = keep("SELECT gdpr.subject_hash($1, $2)", 2, hash_types);
+  Oid hash_type[1] = {BYTEAOID};
+  g_lock_plan = keep(
+      "SELECT pg_catalog.pg_advisory_xact_lock_shared("
+      "pg_catalog.hashtext('pg_gdpr.subject'), pg_catalog.hashtext(pg_catalog.encode($1, 'hex')))",
+      1, hash_type);
+  g_tombstone_plan = keep(
+      "SELECT EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash OPERATOR(pg_catalog.=) $1)",
+      1, hash_type);
+}
+
+bool tombstone_exists(Datum hash, Snapshot snapshot) {
+  Datum values[1] = {hash};
+  int status = SPI_execute_snapshot(g_tombstone_plan, values, nullptr, snapshot, InvalidSnapshot,
+                                    false, false, 1);
+  if (status != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "pg_gdpr: tombstone lookup failed");
+  bool isnull = true;
+  Datum found = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  return !isnull && DatumGetBool(found);
+}
+
+}  // namespace
+
+extern "C" {
+PG_FUNCTION_INFO_V1(gdpr_refuse_erased_subject);
+}
+
+extern "C" Datum gdpr_refuse_erased_subject(PG_FUNCTION_ARGS) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) {
+    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                    errmsg("gdpr._refuse_erased_subject() must be called as a trigger")));
+  }
+  auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+  if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
+      trigger->tg_trigger->tgnargs != 1) {
+    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                    errmsg("gdpr._refuse_erased_subject() must be a BEFORE ROW trigger with the "
+                           "subject kind as its argument")));
+  }
+  HeapTuple row = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
+                                                              : trigger->tg_trigtuple;
+  Relation rel = trigger->tg_relation;
+  TupleDesc desc = RelationGetDescr(rel);
+  const char* kind = trigger->tg_trigger->tgargs[0];
+
+  gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::extension_owner());
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
+  prepare_plans();
+
+  Datum link_args[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), CStringGetTextDatum(kind)};
+  if (SPI_execute_plan(g_links_plan, link_args, nullptr, true, 0) != SPI_OK_SELECT) {
+    elog(ERROR, "pg_gdpr: reading the links of %s failed", RelationGetRelationName(rel));
+  }
+  SPITupleTable* links = SPI_tuptable;
+  const uint64 link_count = SPI_processed;
+  for (uint64 i = 0; i < link_count; i++) {
+    char* column = SPI_getvalue(links->vals[i], links->tupdesc, 1);
+    int attnum = SPI_fnumber(desc, column);
+    if (attnum <= 0) continue;  // renamed or dropped: the event triggers follow
+    bool isnull = true;
+    Datum value = heap_getattr(row, attnum, desc, &isnull);
+    if (isnull) continue;
+    Oid output_function;
+    bool is_varlena;
+    getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output_function, &is_varlena);
+    char* subject = OidOutputFunctionCall(output_function, value);
+
+    Datum hash_args[2] = {CStringGetTextDatum(kind), CStringGetTextDatum(subject)};
+    if (SPI_execute_plan(g_hash_plan, hash_args, nullptr, false, 1) != SPI_OK_SELECT ||
+        SPI_processed != 1) {
+      elog(ERROR, "pg_gdpr: subject hash failed");
+    }
+    bool hash_null = true;
+    Datum hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &hash_null);
+    if (hash_null) continue;
+    hash = SPI_datumTransfer(hash, false, -1);
+
+    // Waits for an erase of this subject in progress, then looks with a
+    // snapshot taken after it, which sees its commit.
+    Datum lock_args[1] = {hash};
+    if (SPI_execute_plan(g_lock_plan, lock_args, nullptr, false, 1) != SPI_OK_SELECT) {
+      elog(ERROR, "pg_gdpr: subject lock failed");
+    }
+    if (tombstone_exists(hash, GetLatestSnapshot())) {
+      if (IsolationUsesXactSnapshot() && !tombstone_exists(hash, GetTransactionSnapshot())) {
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to an erasure of a subject of "
+                               "kind \"%s\"",
+                               kind),
+                        errdetail("The subject was erased after this transaction took its "
+                                  "snapshot; %s refuses new rows for it.",
+                                  RelationGetRelationName(rel)),
+                        errhint("Retry the transaction.")));
+      }
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("new row in %s refers to an erased subject of kind \"%s\"",
+                             RelationGetRelationName(rel), kind),
+                      errhint("Data of an erased subject must not be stored again.")));
+    }
+  }
+  SPI_finish();
+  gdpr::run_as::leave(saved);
+  return PointerGetDatum(row);
+}
