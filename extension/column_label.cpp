@@ -5,6 +5,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "commands/seclabel.h"
@@ -34,6 +35,13 @@ void check_label(const ObjectAddress* object, const char* label) {
                     errmsg("pg_gdpr labels apply to table columns only"),
                     errhint("Use SECURITY LABEL FOR pg_gdpr ON COLUMN table.column IS "
                             "'<category>'.")));
+  }
+  // System catalogs hold no subject's data; labelling one would only let
+  // pg_gdpr's rights functions near it.
+  if (object->objectId < FirstNormalObjectId) {
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("pg_gdpr labels cannot be put on system catalogs"),
+                    errhint("Label the columns of your application's tables.")));
   }
   const char* end = std::strchr(label, ' ');
   const std::size_t category_size = end ? static_cast<std::size_t>(end - label) : std::strlen(label);

@@ -15,13 +15,12 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "nodes/pg_list.h"
-#include "nodes/value.h"
-#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 }
 
@@ -42,7 +41,7 @@ EntryTarget* resolve_body(FunctionCallInfo fcinfo) {
   HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
   if (!HeapTupleIsValid(tuple)) elog(ERROR, "pg_gdpr: cache lookup failed for function %u", self);
   auto* proc = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple));
-  const char* name = NameStr(proc->proname);
+  const char* name = pstrdup(NameStr(proc->proname));
   if (std::strncmp(name, "gdpr_", 5) != 0) {
     ReleaseSysCache(tuple);
     ereport(ERROR, (errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
@@ -54,8 +53,19 @@ EntryTarget* resolve_body(FunctionCallInfo fcinfo) {
   for (int i = 0; i < nargs; i++) argtypes[i] = proc->proargtypes.values[i];
   ReleaseSysCache(tuple);
 
-  Oid body = LookupFuncName(list_make2(makeString(pstrdup("gdpr")), makeString(body_name)), nargs,
-                            argtypes, false);
+  // Looked up directly, without the caller's USAGE on schema gdpr: the
+  // caller reaches the body only through this entry point.
+  HeapTuple body_tuple = SearchSysCache3(
+      PROCNAMEARGSNSP, CStringGetDatum(body_name), PointerGetDatum(buildoidvector(argtypes, nargs)),
+      ObjectIdGetDatum(get_namespace_oid("gdpr", false)));
+  if (!HeapTupleIsValid(body_tuple)) {
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                    errmsg("pg_gdpr entry point %s has no body gdpr.%s", name, body_name),
+                    errhint("Reinstall the extension: ALTER EXTENSION pg_gdpr UPDATE, or DROP and "
+                            "CREATE it.")));
+  }
+  Oid body = reinterpret_cast<Form_pg_proc>(GETSTRUCT(body_tuple))->oid;
+  ReleaseSysCache(body_tuple);
   auto* target = static_cast<EntryTarget*>(
       MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(EntryTarget)));
   fmgr_info_cxt(body, &target->body, fcinfo->flinfo->fn_mcxt);

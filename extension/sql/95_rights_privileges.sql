@@ -22,8 +22,8 @@ BEGIN
     'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
     'gdpr_link(regclass, text, name)', 'gdpr_hold(regclass, interval, name, text)']
   LOOP
-    EXECUTE format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
   END LOOP;
   FOREACH f IN ARRAY ARRAY[
     'gdpr_data_map(text)', 'gdpr_erase(text, text, text)', 'gdpr_export(text, text)',
@@ -31,8 +31,8 @@ BEGIN
     'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
     'gdpr_fulfil_request(bigint)', 'gdpr_requests_overdue()', 'gdpr_load_policy_defaults()']
   LOOP
-    EXECUTE format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
   END LOOP;
 END
 $grants$;
