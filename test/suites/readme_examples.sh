@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PG_BINDIR=$(pg_config --bindir)
 work=$(mktemp -d)
-trap 'rm -rf "$work"; "$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS readme_examples" -c "DROP ROLE IF EXISTS crm_app" >/dev/null 2>&1 || true' EXIT
+trap 'rm -rf "$work"; "$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS readme_examples" -c "DROP ROLE IF EXISTS crm_app" -c "DROP ROLE IF EXISTS crm_dpo" >/dev/null 2>&1 || true' EXIT
 
 "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE readme_examples"
 
