@@ -18,7 +18,10 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -70,6 +73,60 @@ void leave(const Saved& saved) {
 
 namespace {
 
+// Prepared plans of the compiled statements, by their text: a rights call
+// runs dozens of them, and parsing and planning each one every time cost
+// more than running it. The plan cache revalidates them after DDL and
+// replans per role where row-level security applies.
+struct CachedPlan {
+  uint64 hash;  // key
+  char* sql;
+  SPIPlanPtr plan;
+};
+
+HTAB* g_plans = nullptr;
+long g_plan_count = 0;
+constexpr long kMaxPlans = 2000;
+
+SPIPlanPtr cached_plan(const char* sql) {
+  if (g_plans == nullptr || g_plan_count >= kMaxPlans) {
+    if (g_plans != nullptr) {
+      // Compiled maps changed often enough to fill the cache: start over.
+      HASH_SEQ_STATUS scan;
+      hash_seq_init(&scan, g_plans);
+      while (auto* entry = static_cast<CachedPlan*>(hash_seq_search(&scan))) {
+        SPI_freeplan(entry->plan);
+        pfree(entry->sql);
+      }
+      hash_destroy(g_plans);
+    }
+    HASHCTL ctl;
+    ctl.keysize = sizeof(uint64);
+    ctl.entrysize = sizeof(CachedPlan);
+    ctl.hcxt = TopMemoryContext;
+    g_plans = hash_create("pg_gdpr statement plans", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    g_plan_count = 0;
+  }
+  const size_t length = strlen(sql);
+  uint64 hash = hash_bytes_extended(reinterpret_cast<const unsigned char*>(sql), static_cast<int>(length), 0);
+  bool found = false;
+  auto* entry = static_cast<CachedPlan*>(hash_search(g_plans, &hash, HASH_FIND, &found));
+  if (found && strcmp(entry->sql, sql) == 0) return entry->plan;
+  Oid types[2] = {TEXTOID, JSONBOID};
+  SPIPlanPtr plan = SPI_prepare(sql, 2, types);
+  if (plan == nullptr) elog(ERROR, "pg_gdpr: preparing a statement failed: %s", SPI_result_code_string(SPI_result));
+  SPI_keepplan(plan);
+  if (found) {  // a hash collision: the newer statement takes the slot
+    SPI_freeplan(entry->plan);
+    pfree(entry->sql);
+  } else {
+    entry = static_cast<CachedPlan*>(hash_search(g_plans, &hash, HASH_ENTER, nullptr));
+    g_plan_count++;
+  }
+  entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+  entry->plan = plan;
+  return plan;
+}
+
 // Runs the statement as the owner of rel; returns the row count, and in
 // *result the first column of the only row when want_result.
 uint64 run(FunctionCallInfo fcinfo, bool want_result, Datum* result, bool* result_null) {
@@ -79,14 +136,13 @@ uint64 run(FunctionCallInfo fcinfo, bool want_result, Datum* result, bool* resul
   }
   Oid rel = PG_GETARG_OID(0);
   char* sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-  Oid types[2] = {TEXTOID, JSONBOID};
   Datum values[2] = {PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2),
                      PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3)};
   char nulls[2] = {PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' '};
 
   Saved saved = enter(relation_owner(rel));
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
-  int status = SPI_execute_with_args(sql, 2, types, values, nulls, false, 0);
+  int status = SPI_execute_plan(cached_plan(sql), values, nulls, false, 0);
   if (status < 0) elog(ERROR, "pg_gdpr: statement on %s failed: %s", get_rel_name(rel),
                        SPI_result_code_string(status));
   uint64 rows = SPI_processed;

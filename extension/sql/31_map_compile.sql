@@ -74,12 +74,24 @@ CREATE FUNCTION gdpr._column_types(rel regclass, cols name[]) RETURNS text[]
 $fn$;
 
 -- "rel's cols, aliased, are one of the tuples of key set ks" (or are not).
+-- The first column is compared with an array built once per statement, so
+-- that an index on it is used; composite keys are then matched exactly.
 CREATE FUNCTION gdpr._in_keyset(alias text, rel regclass, cols name[], ks text, negate boolean DEFAULT false)
   RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT format('%s EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 -> %L) k WHERE %s)',
-                CASE WHEN negate THEN 'NOT' ELSE '' END, ks,
-                string_agg(format('%I.%I = (k ->> %s)::%s', alias, c, i - 1, t), ' AND ' ORDER BY i))
-    FROM unnest(cols, gdpr._column_types(rel, cols)) WITH ORDINALITY u(c, t, i)
+  WITH c AS (SELECT u.c, u.t, u.i FROM unnest(cols, gdpr._column_types(rel, cols)) WITH ORDINALITY u(c, t, i)),
+  first AS (
+    SELECT format('%I.%I = ANY (ARRAY(SELECT (k ->> 0)::%s FROM pg_catalog.jsonb_array_elements($2 -> %L) k))',
+                  alias, c.c, c.t, ks) AS sql
+      FROM c WHERE c.i = 1),
+  exact AS (
+    SELECT format('EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements($2 -> %L) k WHERE %s)', ks,
+                  string_agg(format('%I.%I = (k ->> %s)::%s', alias, c.c, c.i - 1, c.t), ' AND ' ORDER BY c.i)) AS sql
+      FROM c)
+  SELECT CASE WHEN cardinality(cols) = 1 AND negate THEN format('(%s) IS NOT TRUE', first.sql)
+              WHEN cardinality(cols) = 1 THEN first.sql
+              WHEN negate THEN format('NOT (%s AND %s)', first.sql, exact.sql)
+              ELSE format('(%s AND %s)', first.sql, exact.sql) END
+    FROM first, exact
 $fn$;
 
 -- The jsonb array of one key set's tuples, over the rows aliased alias.
