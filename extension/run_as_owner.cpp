@@ -63,6 +63,11 @@ Saved enter(Oid role) {
   saved.guc_nest_level = NewGUCNestLevel();
   (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
                           GUC_ACTION_SAVE, true, 0, false);
+  // A policy must not hide the subject's rows from an erase or an export
+  // (nor from the erase's own check): with row_security off, a statement
+  // that a policy would filter fails instead of silently seeing less.
+  (void)set_config_option("row_security", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
   return saved;
 }
 

@@ -30,6 +30,13 @@ UPDATE gdpr.request SET received_at = now() - interval '40 days', due_at = now()
  WHERE request_id = :late_id;
 SELECT request_type, status, overdue > interval '9 days' AS ten_days_late FROM gdpr_requests_overdue();
 
+-- section: the ledger keeps the canonical id: '002' is user 2
+SELECT gdpr_request('user', '002', 'access', 'web form') AS canonical_id \gset
+SELECT subject_id FROM gdpr.request WHERE request_id = :canonical_id;
+-- erasing the subject clears the id from every one of its requests, not only the fulfilled one
+SELECT gdpr_erase('user', '2', 'test') ->> 'found' AS found;
+SELECT count(*) AS requests_naming_user_2 FROM gdpr.request WHERE kind = 'user' AND subject_id = '2';
+
 -- section: bad input
 SELECT test.error_of($$SELECT gdpr_request('user', '2', 'deletion', 'web')$$);
 SELECT test.error_of($$SELECT gdpr_request('lead', '2', 'erasure', 'web')$$);

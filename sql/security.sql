@@ -104,6 +104,24 @@ RESET ROLE;
 SELECT root_table FROM gdpr.subject_kind WHERE kind = 'sec_user';
 SELECT count(*) AS secrets_left FROM other.secrets;
 
+-- section: a policy the owner forces on itself cannot hide rows from export or erase: they refuse
+SET ROLE sec_dpo;
+SELECT test.error_of($$SELECT gdpr_export('sec_user', '2')$$);
+RESET ROLE;
+SET ROLE sec_app;
+ALTER TABLE sec.notes NO FORCE ROW LEVEL SECURITY;
+RESET ROLE;
+
+-- section: a DO INSTEAD rule on DELETE makes the plan refuse before anything changes
+SET ROLE sec_dpo;
+SELECT test.error_of($$SELECT gdpr_erase('sec_user', '1', 'security test')$$);
+RESET ROLE;
+SELECT count(*) AS users_kept FROM sec.users WHERE user_id = 1;
+SELECT count(*) AS rule_ran FROM sec.ran_as;
+SET ROLE sec_app;
+DROP RULE archive_instead ON sec.archive;
+RESET ROLE;
+
 -- section: the DPO's erase and export run the owner's code as the owner
 SET ROLE sec_dpo;
 SELECT gdpr_export('sec_user', '2') -> 'data' -> 'sec.users' AS exported_user;
@@ -112,13 +130,6 @@ SELECT gdpr_rectify('sec_user', '2', 'sec.notes', 'body', 'Changed');
 SELECT gdpr_erase('sec_user', '2', 'security test') -> 'tables' AS erased;
 RESET ROLE;
 SELECT what, role, superuser FROM sec.ran_as ORDER BY what;
--- a DO INSTEAD rule turns the delete into an insert, run as the owner; the
--- subject's row stays referenced, so the erase fails and changes nothing
-DELETE FROM sec.ran_as;
-SET ROLE sec_dpo;
-SELECT test.error_of($$SELECT gdpr_erase('sec_user', '1', 'security test')$$);
-RESET ROLE;
-SELECT count(*) AS users_kept FROM sec.users WHERE user_id = 1;
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'sec\_%' ORDER BY rolname;
 
 -- section: the guard on a linked table calls no cast: the owner's insert runs nothing of the owner's as superuser
@@ -149,6 +160,73 @@ SET ROLE sec_dpo;
 SELECT test.error_of($$SELECT gdpr_erase('sec_user', '3', 'reentry')$$);
 RESET ROLE;
 DROP TRIGGER orders_reenter ON sec.orders;
+
+-- section: another gdpr_app member cannot hook its own table into someone else's kind
+CREATE ROLE sec_mallory LOGIN;
+GRANT gdpr_app TO sec_mallory;
+CREATE SCHEMA mal AUTHORIZATION sec_mallory;
+GRANT USAGE ON SCHEMA mal TO PUBLIC;
+SET ROLE sec_mallory;
+CREATE TABLE mal.spy (id bigint PRIMARY KEY, user_id bigint);
+SELECT * FROM test.full_error_of($$SELECT gdpr_link('mal.spy', 'sec_user', 'user_id')$$);
+-- nor remove the owner's links
+SELECT test.error_of($$SELECT gdpr_unlink('sec.visits', 'sec_user', 'user_id')$$);
+RESET ROLE;
+SELECT count(*) AS links_of_mallory FROM gdpr.subject_link WHERE link_table::text LIKE 'mal.%';
+
+-- section: a table that only references the root, owned by someone who never mapped it, is not read or changed
+SET ROLE sec_mallory;
+CREATE TABLE mal.notes (note_id bigint PRIMARY KEY, user_id bigint REFERENCES sec.users ON DELETE SET NULL,
+                        private_note text);
+RESET ROLE;
+GRANT REFERENCES ON sec.users TO sec_mallory;
+SET ROLE sec_mallory;
+CREATE TABLE mal.notes2 (note_id bigint PRIMARY KEY, user_id bigint REFERENCES sec.users ON DELETE SET NULL,
+                         private_note text);
+INSERT INTO mal.notes2 VALUES (1, 3, 'mallory''s own note about user 3');
+RESET ROLE;
+SET ROLE sec_dpo;
+SELECT gdpr_export('sec_user', '3') -> 'data' ? 'mal.notes2' AS exported, gdpr_export('sec_user', '3') -> 'not_exported' AS not_exported;
+SELECT test.error_of($$SELECT gdpr_rectify('sec_user', '3', 'mal.notes2', 'private_note', 'overwritten')$$);
+RESET ROLE;
+SELECT private_note FROM mal.notes2;
+SELECT warnings FROM gdpr_data_map('sec_user') WHERE table_name = 'mal.notes2';
+-- once its owner tags it, it is part of the map
+SET ROLE sec_mallory;
+SELECT gdpr_tag('mal.notes2', 'private_note', 'personal');
+RESET ROLE;
+SET ROLE sec_dpo;
+SELECT gdpr_export('sec_user', '3') -> 'data' -> 'mal.notes2' AS exported;
+RESET ROLE;
+DROP SCHEMA mal CASCADE;
+REVOKE REFERENCES ON sec.users FROM sec_mallory;
+DROP ROLE sec_mallory;
+
+-- section: an owner's trigger that cancels a delete cannot make the erase report success
+SET ROLE sec_app;
+CREATE FUNCTION sec.keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER users_keep BEFORE DELETE ON sec.users FOR EACH ROW EXECUTE FUNCTION sec.keep();
+RESET ROLE;
+SET ROLE sec_dpo;
+SELECT * FROM test.full_error_of($$SELECT gdpr_erase('sec_user', '3', 'request 9')$$);
+RESET ROLE;
+SELECT count(*) AS tombstones FROM gdpr.tombstone WHERE subject_hash = gdpr.subject_hash('sec_user', '3');
+DROP TRIGGER users_keep ON sec.users;
+
+-- section: column names with commas cannot make two key sets collide
+SET ROLE sec_app;
+CREATE TABLE sec.pairs (a int, b int, "a,b" int UNIQUE, user_id bigint NOT NULL REFERENCES sec.users,
+                        PRIMARY KEY (a, b));
+CREATE TABLE sec.by_pair (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES sec.pairs);
+CREATE TABLE sec.by_comma (id int PRIMARY KEY, ab int REFERENCES sec.pairs ("a,b"));
+INSERT INTO sec.pairs VALUES (1, 1, 100, 3);
+INSERT INTO sec.by_pair VALUES (1, 1, 1);
+INSERT INTO sec.by_comma VALUES (1, 100);
+RESET ROLE;
+SET ROLE sec_dpo;
+SELECT gdpr_erase('sec_user', '3', 'request 10') -> 'tables' AS erased;
+RESET ROLE;
+SELECT (SELECT count(*) FROM sec.by_pair) AS by_pair_left, (SELECT count(*) FROM sec.by_comma) AS by_comma_left;
 
 -- section: internal functions are granted to nobody; the actor cannot be forged
 SET ROLE sec_dpo;

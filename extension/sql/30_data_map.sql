@@ -42,6 +42,8 @@ CREATE TABLE gdpr.map_cache (
   collect_steps jsonb NOT NULL,
   export_steps  jsonb NOT NULL,
   erase_steps   jsonb NOT NULL,
+  check_steps   jsonb NOT NULL,  -- after an erase: what of the subject may not remain, per table
+  refusals      text[] NOT NULL, -- why erase must refuse this kind's plan (rules, no placeholder)
   predicates    jsonb NOT NULL,  -- table -> the predicate selecting the subject's rows
   tables        regclass[] NOT NULL,
   categories    jsonb NOT NULL,  -- table -> data categories of its tagged columns
@@ -74,6 +76,10 @@ DECLARE
   registered gdpr.subject_kind;
 BEGIN
   PERFORM gdpr._require(kind, 'subject kind');
+  IF kind = '' THEN
+    RAISE EXCEPTION 'subject kind must not be empty'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass a registered kind, e.g. ''user''.';
+  END IF;
   SELECT * INTO registered FROM gdpr.subject_kind k WHERE k.kind = _require_kind.kind;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown subject kind "%"', kind
@@ -160,6 +166,9 @@ BEGIN
           SELECT l.link_table, l.mapped_by, 'linked to kind ' || l.kind
             FROM gdpr.subject_link l WHERE l.kind = plan.kind
           UNION ALL
+          SELECT k.root_table, l.mapped_by, format('linked to kind %s (whose root it is) from %s', l.kind, l.link_table)
+            FROM gdpr.subject_link l JOIN gdpr.subject_kind k ON k.kind = l.kind WHERE l.kind = plan.kind
+          UNION ALL
           SELECT h.hold_table, h.mapped_by, 'put under a legal hold'
             FROM gdpr.legal_hold h WHERE h.hold_table = ANY (plan.tables)) x
     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) x.rel
@@ -173,6 +182,30 @@ BEGIN
             HINT = 'The table''s current owner must map it again (gdpr_register_subject, gdpr_link or gdpr_hold).';
   END IF;
 END
+$fn$;
+
+-- Tables of a plan whose owner has not let pg_gdpr read and change them:
+-- reached only through a foreign key, owned by a role the kind's
+-- registrant does not act for, and neither linked, held nor tagged by
+-- their owner. Erase still deletes or detaches their rows (their owner's
+-- foreign key asks for that); export and rectify leave them alone.
+CREATE FUNCTION gdpr._covered(kind text, rel regclass) RETURNS boolean
+  LANGUAGE sql STABLE AS $fn$
+  SELECT pg_catalog.pg_has_role(k.mapped_by, c.relowner, 'USAGE')
+      OR EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table OPERATOR(pg_catalog.=) rel)
+      OR EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table OPERATOR(pg_catalog.=) rel)
+      OR EXISTS (SELECT 1 FROM pg_catalog.pg_seclabel s
+                  WHERE s.objoid OPERATOR(pg_catalog.=) rel
+                    AND s.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND s.provider OPERATOR(pg_catalog.=) 'pg_gdpr')
+    FROM pg_catalog.pg_class c, gdpr.subject_kind k
+   WHERE c.oid OPERATOR(pg_catalog.=) rel AND k.kind OPERATOR(pg_catalog.=) _covered.kind
+$fn$;
+
+CREATE FUNCTION gdpr._uncovered_tables(plan gdpr.map_cache) RETURNS regclass[]
+  LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(array_agg(t.rel ORDER BY t.rel::text), '{}')
+    FROM unnest(plan.tables) t(rel) WHERE NOT gdpr._covered(plan.kind, t.rel)
 $fn$;
 
 -- Statements on users' tables: run as the table's owner, in a
@@ -257,6 +290,8 @@ COMMENT ON FUNCTION @extschema@.gdpr_register_subject(text, regclass, name) IS
 CREATE FUNCTION gdpr._tag(rel regclass, column_name name, category text, encrypted_context text)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  problem text;
 BEGIN
   PERFORM gdpr._require(rel, 'table');
   PERFORM gdpr._require(column_name, 'column name');
@@ -268,6 +303,11 @@ BEGIN
   EXECUTE format('SECURITY LABEL FOR pg_gdpr ON COLUMN %s.%I IS %L', rel, column_name,
                  category || CASE WHEN encrypted_context IS NULL THEN ''
                                   ELSE ' encrypted:' || encrypted_context END);
+  FOR problem IN SELECT a.problem FROM gdpr._anonymization(rel) a
+                  WHERE a.column_name = _tag.column_name AND a.problem IS NOT NULL LOOP
+    RAISE WARNING '%', problem
+      USING DETAIL = 'Erasure refuses subjects whose rows must stay (shared or referenced) while such a column holds their data.';
+  END LOOP;
   PERFORM gdpr._audit('tag', NULL, NULL, NULL,
                       jsonb_build_object('table', rel::text, 'column', column_name, 'category', category,
                                          'encrypted', encrypted_context IS NOT NULL));
@@ -284,10 +324,12 @@ CREATE FUNCTION gdpr._link(rel regclass, kind text, column_name name)
   SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   PERFORM gdpr._require(rel, 'table');
-  PERFORM gdpr._require_kind(kind);
   PERFORM gdpr._require(column_name, 'column name');
   PERFORM gdpr._require_table(rel);
   PERFORM gdpr._require_mappable(rel);
+  -- A link puts the table into every export and erase of the kind, with
+  -- the subject's id: it takes the rights over the kind's root table too.
+  PERFORM gdpr._require_mappable((gdpr._require_kind(kind)).root_table);
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
   INSERT INTO gdpr.subject_link AS l (link_table, link_column, kind, mapped_by)
   VALUES (rel, column_name, kind, gdpr._actor())
@@ -304,6 +346,37 @@ CREATE FUNCTION @extschema@.gdpr_link(rel regclass, kind text, column_name name)
   RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_link(regclass, text, name) IS
   'Declares that a column of a table without a foreign key holds ids of subjects of a kind; new rows for erased subjects are refused';
+
+-- Removes a link: by the owner of the linked table or of the kind's root.
+CREATE FUNCTION gdpr._unlink(rel regclass, kind text, column_name name)
+  RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k gdpr.subject_kind := gdpr._require_kind(kind);
+  owner_of_table boolean;
+BEGIN
+  PERFORM gdpr._require(rel, 'table');
+  PERFORM gdpr._require(column_name, 'column name');
+  SELECT pg_has_role(gdpr._actor(), c.relowner, 'USAGE') INTO owner_of_table FROM pg_class c WHERE c.oid = rel;
+  IF NOT owner_of_table THEN
+    PERFORM gdpr._require_mappable(k.root_table);
+  END IF;
+  DELETE FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind = k.kind AND l.link_column = column_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column % of % is not linked to kind "%"', column_name, rel, kind
+      USING ERRCODE = 'undefined_object', HINT = 'gdpr.subject_link lists the links.';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind = k.kind) THEN
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'gdpr_refuse_erased_' || kind, rel);
+  END IF;
+  DELETE FROM gdpr.map_cache;
+  PERFORM gdpr._audit('unlink', kind, NULL, NULL, jsonb_build_object('table', rel::text, 'column', column_name));
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_unlink(rel regclass, kind text, column_name name)
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_unlink(regclass, text, name) IS
+  'Removes a link made by gdpr_link(); by the owner of the linked table or of the kind''s root table';
 -- Guards a linked table (no foreign key, so the root row lock does not
 -- protect it): a new row for an erased subject is refused. The shared
 -- per-subject lock makes an insert racing an erase wait for it, then see

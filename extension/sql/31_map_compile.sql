@@ -61,8 +61,12 @@ $fn$;
 -- collected beforehand, each by its own table's owner, and handed to the
 -- next statements in the jsonb parameter $2 under the key set's name.
 CREATE FUNCTION gdpr._keyset(rel regclass, cols name[]) RETURNS text
-  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT format('%s(%s)', rel::oid, array_to_string(cols, ','))
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  -- by column number: names may hold any character
+  SELECT format('%s(%s)', rel::oid,
+                (SELECT string_agg(a.attnum::text, ',' ORDER BY u.i)
+                   FROM unnest(cols) WITH ORDINALITY u(c, i)
+                   JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.c))
 $fn$;
 
 -- The column types of rel's cols, as cast targets.
@@ -126,39 +130,117 @@ CREATE FUNCTION gdpr._owned_predicate(k gdpr.subject_kind, rel regclass, alias t
     FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel
 $fn$;
 
--- Columns erasure anonymizes in rows that must stay: tagged columns other
--- than customer data, except primary key columns, NOT NULL encrypted
--- columns (left to the shredded key) and NOT NULL columns of types without
--- a placeholder.
-CREATE FUNCTION gdpr._anonymizable_columns(rel regclass)
-  RETURNS TABLE (column_name name, attnum smallint, not_null boolean)
-  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT l.column_name, l.attnum, l.not_null
-    FROM gdpr._column_labels(rel) l
-   WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
-     AND NOT (l.encrypted AND l.not_null)
-     AND (NOT l.not_null OR l.type_name IN ('text', 'character varying'))
-     AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
+-- How erasure anonymizes each tagged column of a row that must stay: the
+-- value it writes and the test for a value not yet anonymized. Nullable
+-- columns become NULL; NOT NULL ones a placeholder of their (base) type
+-- that fits its length: text 'erased-<uuid>' cut to the column's length,
+-- zero, the epoch, false, 0.0.0.0, the nil uuid, the enum's first label,
+-- an empty array or document. Primary key columns, generated columns
+-- (never written) and NOT NULL encrypted columns (unreadable once the key
+-- is shredded) are left alone; a NOT NULL column of any other type has no
+-- safe placeholder and is reported in problem.
+CREATE FUNCTION gdpr._anonymization(rel regclass)
+  RETURNS TABLE (column_name name, attnum smallint, set_expr text, pending_expr text, problem text)
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  c record;
+  base oid;
+  base_mod integer;
+  category "char";
+  kind "char";
+  placeholder text;
+  not_null boolean;
+  n integer;
+BEGIN
+  FOR c IN
+    SELECT l.column_name, l.attnum, l.not_null, l.encrypted, a.atttypid, a.atttypmod, a.attgenerated
+      FROM gdpr._column_labels(rel) l
+      JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = l.attnum
+     WHERE l.category IN ('personal', 'sensitive', 'usage', 'technical')
+       AND a.attgenerated = ''
+       AND NOT (l.encrypted AND l.not_null)
+       AND l.attnum <> ALL (SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = rel AND i.indisprimary)
+     ORDER BY l.attnum
+  LOOP
+    column_name := c.column_name;
+    attnum := c.attnum;
+    problem := NULL;
+    -- the base type of a domain, the length it allows, and whether the
+    -- domain itself forbids NULL
+    base := c.atttypid;
+    base_mod := c.atttypmod;
+    not_null := c.not_null;
+    WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
+      SELECT t.typbasetype, CASE WHEN t.typtypmod >= 0 THEN t.typtypmod ELSE base_mod END, not_null OR t.typnotnull
+        INTO base, base_mod, not_null FROM pg_type t WHERE t.oid = base;
+    END LOOP;
+    IF NOT not_null THEN
+      set_expr := 'NULL';
+      pending_expr := format('t0.%I IS NOT NULL', c.column_name);
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
+    SELECT t.typcategory, t.typtype INTO category, kind FROM pg_type t WHERE t.oid = base;
+    n := CASE WHEN base IN ('varchar'::regtype, 'bpchar'::regtype) AND base_mod > 4 THEN base_mod - 4 END;
+    placeholder := CASE
+      WHEN category = 'S' THEN
+        format('pg_catalog.left(''erased-'' || pg_catalog.gen_random_uuid()::pg_catalog.text, %s)', coalesce(n, 43))
+      WHEN category = 'N' THEN '0'
+      WHEN base IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN '''1970-01-01'''
+      WHEN base IN ('time'::regtype, 'timetz'::regtype) THEN '''00:00'''
+      WHEN base = 'interval'::regtype THEN '''0'''
+      WHEN base = 'bool'::regtype THEN 'false'
+      WHEN base = 'inet'::regtype THEN '''0.0.0.0'''
+      WHEN base = 'cidr'::regtype THEN '''0.0.0.0/32'''
+      WHEN base IN ('macaddr'::regtype, 'macaddr8'::regtype) THEN '''00:00:00:00:00:00'''
+      WHEN base = 'uuid'::regtype THEN '''00000000-0000-0000-0000-000000000000'''
+      WHEN base = 'bytea'::regtype THEN '''\x'''
+      WHEN base IN ('json'::regtype, 'jsonb'::regtype) THEN '''{}'''
+      WHEN category = 'A' THEN '''{}'''
+      WHEN kind = 'e' THEN quote_literal((SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = base
+                                           ORDER BY e.enumsortorder LIMIT 1))
+    END;
+    -- a domain's checks are the owner's code: the placeholder is tried, as
+    -- the owner, before any erase relies on it
+    IF placeholder IS NOT NULL AND c.atttypid <> base THEN
+      BEGIN
+        PERFORM gdpr._owner_query(rel, format('SELECT pg_catalog.to_jsonb((%s)::%s IS NOT NULL)', placeholder,
+                                              format_type(c.atttypid, c.atttypmod)), NULL, NULL);
+      EXCEPTION WHEN integrity_constraint_violation OR data_exception THEN
+        placeholder := NULL;
+      END;
+    END IF;
+    IF placeholder IS NULL THEN
+      set_expr := NULL;
+      pending_expr := NULL;
+      problem := format('column %s is NOT NULL and of type %s, which has no anonymous placeholder that it accepts: make it nullable or encrypt it',
+                        c.column_name, format_type(c.atttypid, c.atttypmod));
+    ELSIF category = 'S' THEN
+      set_expr := placeholder;
+      pending_expr := format('t0.%I::pg_catalog.text NOT LIKE %L', c.column_name,
+                             left('erased-', coalesce(n, 7)) || '%');
+    ELSE
+      set_expr := format('(%s)::%s', placeholder, format_type(c.atttypid, c.atttypmod));
+      pending_expr := format('t0.%I::pg_catalog.text IS DISTINCT FROM (%s)::%s::pg_catalog.text', c.column_name, placeholder,
+                             format_type(c.atttypid, c.atttypmod));
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
 $fn$;
 
--- The SET list that anonymizes them: NULL, or for NOT NULL text a unique
--- placeholder.
+-- The SET list that anonymizes a table's row (NULL when nothing to do).
 CREATE FUNCTION gdpr._anonymize_set(rel regclass) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT string_agg(
-           format('%I = %s', c.column_name,
-                  CASE WHEN NOT c.not_null THEN 'NULL'
-                       ELSE '''erased-'' || pg_catalog.gen_random_uuid()' END), ', ' ORDER BY c.attnum)
-    FROM gdpr._anonymizable_columns(rel) c
+  SELECT string_agg(format('%I = %s', a.column_name, a.set_expr), ', ' ORDER BY a.attnum)
+    FROM gdpr._anonymization(rel) a WHERE a.set_expr IS NOT NULL
 $fn$;
 
 -- True for rows that still hold something _anonymize_set() would erase.
 CREATE FUNCTION gdpr._anonymize_pending(rel regclass) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT '(' || string_agg(
-           CASE WHEN NOT c.not_null THEN format('t0.%I IS NOT NULL', c.column_name)
-                ELSE format('t0.%I NOT LIKE ''erased-%%''', c.column_name) END, ' OR ' ORDER BY c.attnum) || ')'
-    FROM gdpr._anonymizable_columns(rel) c
+  SELECT '(' || string_agg(a.pending_expr, ' OR ' ORDER BY a.attnum) || ')'
+    FROM gdpr._anonymization(rel) a WHERE a.pending_expr IS NOT NULL
 $fn$;
 
 -- Whether rows of a subject in rel can survive its erasure (and so keep
@@ -243,6 +325,9 @@ DECLARE
   collect jsonb := '[]';
   exports jsonb := '[]';
   steps jsonb := '[]';
+  checks jsonb := '[]';
+  refusals text[] := '{}';
+  rule record;
   anon text;
   shared text;
   unreferenced text;
@@ -307,7 +392,9 @@ BEGIN
     SELECT * INTO h FROM gdpr.legal_hold lh WHERE lh.hold_table = t.rel;
     held := 'false';
     IF FOUND THEN
-      held := format('(t0.%I + %L::interval > pg_catalog.now())', h.from_column, h.keep);
+      -- A row whose date is NULL has not started its legal period: it is
+      -- not held, and is erased like any other row.
+      held := format('COALESCE(t0.%I + %L::interval > pg_catalog.now(), false)', h.from_column, h.keep);
       SELECT coalesce(jsonb_object_agg(l.column_name, l.context), '{}') INTO encrypted
         FROM gdpr._column_labels(t.rel) l WHERE l.encrypted;
       steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'held', 'mode', 'hold',
@@ -396,11 +483,35 @@ BEGIN
 
     -- step 5: anonymize what had to stay because other rows reference it
     anon := gdpr._anonymize_set(t.rel);
+    IF unreferenced <> '' THEN
+      refusals := refusals || ARRAY(SELECT format('%s: %s', t.rel, a.problem) FROM gdpr._anonymization(t.rel) a
+                                     WHERE a.problem IS NOT NULL ORDER BY a.attnum);
+    END IF;
     IF anon IS NOT NULL AND unreferenced <> '' THEN
       steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'anonymized', 'mode', 'exec', 'sql',
         format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s', t.rel, anon, pred, held,
                gdpr._anonymize_pending(t.rel)));
     END IF;
+
+    -- the erase's own check, afterwards: of this table, only held rows may
+    -- remain, and rows kept because others reference them once nothing
+    -- tagged of the subject is left in them
+    checks := checks || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'sql', format(
+      'SELECT pg_catalog.to_jsonb(count(*)) FROM %s t0 WHERE %s AND NOT %s AND %s', t.rel, pred, held,
+      CASE WHEN unreferenced = '' THEN 'true' ELSE coalesce(gdpr._anonymize_pending(t.rel), 'false') END));
+  END LOOP;
+
+  -- Rules that rewrite DELETE or UPDATE on a table erase writes to would
+  -- make it do something else than the plan says.
+  FOR rule IN
+    SELECT DISTINCT r.ev_class::regclass AS rel, r.rulename,
+           CASE r.ev_type WHEN '3' THEN 'UPDATE' ELSE 'DELETE' END AS event
+      FROM pg_rewrite r
+     WHERE r.ev_type IN ('3', '4')
+       AND r.ev_class IN (SELECT (x->>'rel')::oid FROM jsonb_array_elements(steps) x WHERE x->>'mode' <> 'collect')
+     ORDER BY 1, 2
+  LOOP
+    refusals := refusals || format('%s: rule %s rewrites %s, so erasure cannot know what it does', rule.rel, rule.rulename, rule.event);
   END LOOP;
 
   result.kind := kind;
@@ -411,6 +522,8 @@ BEGIN
   result.collect_steps := collect;
   result.export_steps := exports;
   result.erase_steps := steps;
+  result.check_steps := checks;
+  result.refusals := refusals;
   result.predicates := preds;
   result.tables := ARRAY(SELECT m.rel FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text);
   result.categories := (SELECT coalesce(jsonb_object_agg(m.rel::text, to_jsonb(ARRAY(
@@ -427,6 +540,7 @@ BEGIN
   ON CONFLICT ON CONSTRAINT map_cache_pkey
   DO UPDATE SET lock_sql = excluded.lock_sql, collect_steps = excluded.collect_steps,
                 export_steps = excluded.export_steps, erase_steps = excluded.erase_steps,
+                check_steps = excluded.check_steps, refusals = excluded.refusals,
                 predicates = excluded.predicates, tables = excluded.tables,
                 categories = excluded.categories, built_at = excluded.built_at;
   RETURN result;

@@ -29,7 +29,8 @@ BEGIN
     SELECT * INTO h FROM gdpr.legal_hold lh WHERE lh.hold_table = t.rel;
     on_erase := CASE
       WHEN h.hold_table IS NOT NULL THEN
-        format('kept %s from %s (%s), then erased; older rows deleted', h.keep, h.from_column, h.reason)
+        format('kept %s from %s (%s), then erased; older rows, and rows whose %s is NULL, deleted',
+               h.keep, h.from_column, h.reason, h.from_column)
       WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
       WHEN EXISTS (SELECT 1 FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
         'detached (its foreign key is ON DELETE SET NULL), the row stays'
@@ -46,8 +47,10 @@ BEGIN
        ORDER BY l.attnum);
     -- a foreign key without an index makes every erase scan the table
     w := w || ARRAY(
-      SELECT format('foreign key %s (%s) has no index: erasing a subject scans the whole table',
-                    e.constraint_name, array_to_string(e.cols, ', '))
+      SELECT CASE WHEN e.edge = 'link'
+                  THEN format('linked column %s has no index: erasing a subject scans the whole table', e.cols[1])
+                  ELSE format('foreign key %s (%s) has no index: erasing a subject scans the whole table',
+                              e.constraint_name, array_to_string(e.cols, ', ')) END
         FROM unnest(edges) e
        WHERE e.rel = t.rel AND e.edge IN ('fk', 'link')
          AND NOT EXISTS (
@@ -80,6 +83,17 @@ BEGIN
           FROM gdpr._column_labels(t.rel) l
          WHERE l.category IN ('personal', 'sensitive') AND NOT l.encrypted ORDER BY l.attnum);
     END IF;
+    -- a table its owner has not mapped: erased as its foreign key says, never exported or rectified
+    IF NOT gdpr._covered(kind, t.rel) THEN
+      w := w || format('table is owned by %s, who has not mapped it: erase deletes or detaches its rows as its foreign key says, but export and rectify leave it out until its owner tags it',
+                       (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = t.rel));
+    END IF;
+    -- columns erasure could not anonymize in rows that must stay
+    w := w || ARRAY(SELECT a.problem FROM gdpr._anonymization(t.rel) a WHERE a.problem IS NOT NULL ORDER BY a.attnum);
+    -- rules that would make erasure do something else
+    w := w || ARRAY(SELECT format('rule %s rewrites %s: erasure refuses this table', r.rulename,
+                                  CASE r.ev_type WHEN '3' THEN 'UPDATE' ELSE 'DELETE' END)
+                      FROM pg_rewrite r WHERE r.ev_class = t.rel AND r.ev_type IN ('3', '4') ORDER BY r.rulename);
     warnings := w;
     RETURN NEXT;
   END LOOP;

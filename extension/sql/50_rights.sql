@@ -38,6 +38,30 @@ BEGIN
 END
 $fn$;
 
+-- The canonical text of a subject id: the id read as the root id column's
+-- type and written back ('050' is user 50, an upper-case uuid its
+-- lower-case form), so that erase, export, rectify and requests all name
+-- the same subject and the same keys. Read by the root table's owner: the
+-- type may be a domain with the owner's checks.
+CREATE FUNCTION gdpr._canonical_id(k gdpr.subject_kind, subject_id text) RETURNS text
+  LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  type_name text := (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1];
+BEGIN
+  PERFORM gdpr._require_subject_id(subject_id);
+  BEGIN
+    RETURN gdpr._owner_query(k.root_table,
+                             format('SELECT pg_catalog.to_jsonb($1::%s::pg_catalog.text)', type_name),
+                             subject_id, NULL) #>> '{}';
+  EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+    RAISE EXCEPTION 'subject id is not a valid % for kind "%"', type_name, k.kind
+      USING ERRCODE = 'invalid_text_representation',
+            DETAIL = format('Subjects of kind %s are identified by column %s of %s.', k.kind, k.id_column, k.root_table),
+            HINT = 'Pass the id of an existing subject.';
+  END;
+END
+$fn$;
+
 -- ---- erasure ------------------------------------------------------------------
 
 CREATE FUNCTION gdpr._erase_subject(kind text, subject_id text, reason text, request_id bigint)
@@ -53,17 +77,30 @@ DECLARE
   found_rows jsonb;
   rekeyed jsonb;
   tables jsonb := '{}';
+  touched bigint := 0;
+  root_found boolean;
+  left_behind text[];
   shredded integer;
   held_until timestamptz;
   report jsonb;
 BEGIN
-  PERFORM gdpr._require_subject_id(subject_id);
   PERFORM gdpr._require(reason, 'reason');
+  IF reason = '' THEN
+    RAISE EXCEPTION 'an erasure needs a reason'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the request or the rule, e.g. ''request 42''.';
+  END IF;
+  subject_id := gdpr._canonical_id(k, subject_id);
   hash := gdpr.subject_hash(kind, subject_id);
   plan := gdpr._compiled(kind);
+  IF cardinality(plan.refusals) > 0 THEN
+    RAISE EXCEPTION 'subjects of kind "%" cannot be erased safely', kind
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = array_to_string(plan.refusals, E'\n'),
+            HINT = format('Fix what is listed; gdpr_data_map(%L) shows it too. Nothing was changed.', kind);
+  END IF;
   -- Rows of linked tables (no foreign key) racing this erase wait for it.
   PERFORM gdpr._lock_subject(hash, false);
-  PERFORM gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL);
+  root_found := gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0;
   keys := gdpr._collect_keys(plan, subject_id);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.erase_steps) s LOOP
     rel := (step->>'rel')::oid;
@@ -94,18 +131,45 @@ BEGIN
         n := gdpr._owner_exec(rel, step->>'sql', subject_id, keys);
     END CASE;
     IF n > 0 THEN
+      touched := touched + n;
       tables := jsonb_set(tables, ARRAY[step->>'table'],
                           coalesce(tables->(step->>'table'), '{}')
                           || jsonb_build_object(step->>'action',
                                coalesce((tables->(step->>'table')->>(step->>'action'))::bigint, 0) + n));
     END IF;
   END LOOP;
+  -- An id nobody ever had: nothing to erase, and nothing left behind that
+  -- would block a future subject with this id.
+  IF NOT root_found AND touched = 0
+     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_key sk WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id)
+     AND NOT EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
+    report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason,
+                                 'found', false, 'tables', tables, 'keys_shredded', 0);
+    PERFORM gdpr._audit('erase', kind, hash, request_id, report);
+    RETURN report;
+  END IF;
+  -- The erase checks its own result, triggers and cascades included: of
+  -- the subject, only held rows and anonymized rows others reference stay.
+  keys := gdpr._collect_keys(plan, subject_id);
+  left_behind := ARRAY(
+    SELECT format('%s: %s rows', c.value->>'table', r.n)
+      FROM jsonb_array_elements(plan.check_steps) c,
+           LATERAL (SELECT (gdpr._owner_query((c.value->>'rel')::oid, c.value->>'sql', subject_id, keys))::bigint AS n) r
+     WHERE r.n > 0);
+  IF cardinality(left_behind) > 0 THEN
+    RAISE EXCEPTION 'erasure of a subject of kind "%" left data of it behind', kind
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'Left after the erase: ' || array_to_string(left_behind, ', ') || '. Nothing was changed.',
+            HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
+  END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
    WHERE h.subject_hash = hash AND h.released_at IS NULL;
   shredded := gdpr._shred_keys(kind, subject_id, held_until IS NOT NULL);
   INSERT INTO gdpr.tombstone AS t (subject_hash, kind, request_id) VALUES (hash, kind, request_id)
   ON CONFLICT (subject_hash) DO NOTHING;
-  report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason,
+  -- Requests keep their keyed hash, not the id.
+  UPDATE gdpr.request q SET subject_id = NULL WHERE q.subject_hash = hash AND q.subject_id IS NOT NULL;
+  report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason, 'found', true,
                                'tables', tables, 'keys_shredded', shredded, 'held_until', held_until);
   PERFORM gdpr._audit('erase', kind, hash, request_id, report);
   RETURN report;
@@ -125,8 +189,10 @@ COMMENT ON FUNCTION @extschema@.gdpr_erase(text, text, text) IS
 -- ---- access and portability --------------------------------------------------
 
 -- An exported encrypted value (bytea as "\x..." text), decrypted to JSON:
--- text as a string, anything else as base64.
-CREATE FUNCTION gdpr._decrypted_json(hex text, context text) RETURNS jsonb
+-- text as a string, anything else as base64. Only the subject's own
+-- values are decrypted (the key id is in the ciphertext's header): in a
+-- row shared with someone else, their encrypted fields stay out (null).
+CREATE FUNCTION gdpr._decrypted_json(hex text, context text, own_keys bigint[]) RETURNS jsonb
   LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
   ciphertext bytea;
@@ -135,6 +201,10 @@ BEGIN
     RETURN 'null';
   END IF;
   ciphertext := decode(substr(hex, 3), 'hex');
+  IF length(ciphertext) < 10
+     OR ('x' || encode(substring(ciphertext FROM 3 FOR 8), 'hex'))::bit(64)::bigint <> ALL (own_keys) THEN
+    RETURN 'null';
+  END IF;
   IF get_byte(ciphertext, 1) = 1 THEN
     RETURN coalesce(to_jsonb(@extschema@.gdpr_decrypt(ciphertext, context)), 'null');
   END IF;
@@ -153,16 +223,21 @@ DECLARE
   hash bytea;
   tables_with_rows text[];
   held_categories text[];
+  own_keys bigint[];
+  uncovered regclass[];
   document jsonb;
 BEGIN
-  PERFORM gdpr._require_kind(kind);
-  PERFORM gdpr._require_subject_id(subject_id);
+  subject_id := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
   plan := gdpr._compiled(kind);
   keys := gdpr._collect_keys(plan, subject_id);
+  own_keys := ARRAY(SELECT sk.key_id FROM gdpr.subject_key sk
+                     WHERE sk.subject_kind = kind AND sk.subject_id = _export_subject.subject_id);
+  uncovered := gdpr._uncovered_tables(plan);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.export_steps) s LOOP
+    CONTINUE WHEN (step->>'rel')::oid::regclass = ANY (uncovered);
     found_rows := gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys);
     IF step->'encrypted' <> '{}' THEN
-      found_rows := (SELECT coalesce(jsonb_agg(r.value || (SELECT coalesce(jsonb_object_agg(c.key, gdpr._decrypted_json(r.value->>c.key, c.value)), '{}')
+      found_rows := (SELECT coalesce(jsonb_agg(r.value || (SELECT coalesce(jsonb_object_agg(c.key, gdpr._decrypted_json(r.value->>c.key, c.value, own_keys)), '{}')
                                                              FROM jsonb_each_text(step->'encrypted') c WHERE r.value ? c.key)
                                                ORDER BY r.i), '[]')
                        FROM jsonb_array_elements(found_rows) WITH ORDINALITY r(value, i));
@@ -177,6 +252,9 @@ BEGIN
     'subject', jsonb_build_object('kind', kind, 'id', subject_id),
     'generated_at', now(),
     'data', data,
+    'not_exported', (SELECT coalesce(jsonb_agg(jsonb_build_object('table', u::text, 'why',
+                        'its owner has not mapped it: it only references a mapped table through a foreign key')), '[]')
+                       FROM unnest(uncovered) u),
     'categories', to_jsonb(held_categories),
     'purposes', coalesce((SELECT jsonb_agg(jsonb_build_object('purpose', p.purpose, 'lawful_basis', p.lawful_basis,
                                                               'description', p.description, 'categories', p.categories)
@@ -234,8 +312,7 @@ DECLARE
   set_expression text;
   n bigint;
 BEGIN
-  PERFORM gdpr._require_kind(kind);
-  PERFORM gdpr._require_subject_id(subject_id);
+  subject_id := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
   PERFORM gdpr._require(rel, 'table');
   PERFORM gdpr._require(column_name, 'column name');
   plan := gdpr._compiled(kind);
@@ -243,6 +320,12 @@ BEGIN
     RAISE EXCEPTION 'table % holds no data of subject kind "%"', rel, kind
       USING ERRCODE = 'invalid_parameter_value',
             HINT = format('gdpr_data_map(%L) lists the tables of this kind.', kind);
+  END IF;
+  IF rel = ANY (gdpr._uncovered_tables(plan)) THEN
+    RAISE EXCEPTION 'table % has not been mapped by its owner', rel
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'It only references a mapped table through a foreign key; its owner has not let pg_gdpr change it.',
+            HINT = 'Its owner can tag its columns with gdpr_tag() to bring it into the map.';
   END IF;
   PERFORM gdpr._require_column(rel, column_name, 'rectified');
   SELECT * INTO col FROM gdpr._column_labels(rel) l WHERE l.column_name = _rectify.column_name;
@@ -278,8 +361,7 @@ DECLARE
   id bigint;
   hash bytea;
 BEGIN
-  PERFORM gdpr._require_kind(kind);
-  PERFORM gdpr._require_subject_id(subject_id);
+  subject_id := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
   PERFORM gdpr._require(request_type, 'request type');
   PERFORM gdpr._require(channel, 'channel');
   IF request_type <> ALL (types) THEN

@@ -20,7 +20,8 @@ DECLARE
 BEGIN
   FOREACH f IN ARRAY ARRAY[
     'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
-    'gdpr_link(regclass, text, name)', 'gdpr_hold(regclass, interval, name, text)']
+    'gdpr_link(regclass, text, name)', 'gdpr_unlink(regclass, text, name)',
+    'gdpr_hold(regclass, interval, name, text)']
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);

@@ -1,0 +1,133 @@
+-- Erasure that checks its own result: canonical ids, unknown ids, hold
+-- dates that are NULL, anonymization by type, generated columns, rules,
+-- triggers that write the subject back, export of others' ciphertexts.
+CREATE SCHEMA ep;
+CREATE DOMAIN ep.country AS char(2) CHECK (VALUE ~ '^[A-Z]{2}$');
+CREATE TYPE ep.tier AS ENUM ('free', 'pro');
+CREATE TABLE ep.accounts (account_id uuid PRIMARY KEY, email bytea, name varchar(100) NOT NULL,
+                          code char(2) NOT NULL, born date NOT NULL, ip inet NOT NULL, country ep.country NOT NULL,
+                          tier ep.tier NOT NULL, upper_name text GENERATED ALWAYS AS (upper(name)) STORED);
+CREATE TABLE ep.invoices (invoice_id bigint PRIMARY KEY, account_id uuid REFERENCES ep.accounts,
+                          issued_on date, billing_name bytea);
+CREATE TABLE ep.events (event_id bigint PRIMARY KEY, account_id uuid NOT NULL, what text);
+SELECT gdpr_register_subject('account', 'ep.accounts', 'account_id');
+SELECT gdpr_link('ep.events', 'account', 'account_id');
+SELECT gdpr_hold('ep.invoices', '7 years', 'issued_on', 'tax law');
+SELECT gdpr_tag('ep.accounts', 'email', 'personal', 'ep.accounts.email');
+SELECT gdpr_tag('ep.accounts', 'name', 'personal');
+SELECT gdpr_tag('ep.accounts', 'code', 'personal');
+SELECT gdpr_tag('ep.accounts', 'born', 'personal');
+SELECT gdpr_tag('ep.accounts', 'ip', 'technical');
+SELECT gdpr_tag('ep.accounts', 'country', 'customer');
+SELECT gdpr_tag('ep.accounts', 'tier', 'customer');
+SELECT gdpr_tag('ep.accounts', 'upper_name', 'personal');
+SELECT gdpr_tag('ep.invoices', 'billing_name', 'personal', 'ep.invoices.billing_name');
+INSERT INTO ep.accounts (account_id, email, name, code, born, ip, country, tier)
+SELECT id, gdpr_encrypt('account', id::text, 'a' || n || '@example.com', 'ep.accounts.email'),
+       'Name ' || n, 'ab', '1990-01-01', ('10.0.0.' || n)::inet, 'FR', 'pro'
+  FROM (VALUES (1, 'aaaaaaaa-0000-0000-0000-000000000001'::uuid), (2, 'aaaaaaaa-0000-0000-0000-000000000002'::uuid)) v(n, id);
+INSERT INTO ep.invoices VALUES
+  (10, 'aaaaaaaa-0000-0000-0000-000000000001', current_date,
+   gdpr_encrypt('account', 'aaaaaaaa-0000-0000-0000-000000000001', 'Ada', 'ep.invoices.billing_name')),
+  (11, 'aaaaaaaa-0000-0000-0000-000000000001', NULL, NULL),
+  (12, 'aaaaaaaa-0000-0000-0000-000000000002', current_date - 3000, NULL);
+INSERT INTO ep.events VALUES (20, 'aaaaaaaa-0000-0000-0000-000000000001', 'login'),
+                             (21, 'aaaaaaaa-0000-0000-0000-000000000002', 'login');
+
+-- section: the data map says what happens to rows with no hold date
+SELECT table_name, on_erase FROM gdpr_data_map('account') ORDER BY depth, table_name;
+
+-- section: an id in another spelling is the same subject: upper-case uuid
+SELECT gdpr_export('account', 'AAAAAAAA-0000-0000-0000-000000000001') -> 'subject' AS subject;
+SELECT gdpr_export('account', 'AAAAAAAA-0000-0000-0000-000000000001') -> 'data' -> 'ep.accounts' -> 0 ->> 'email' AS email;
+SELECT * FROM test.full_error_of($$SELECT gdpr_export('account', 'not-a-uuid')$$);
+
+-- section: erase through the upper-case spelling: the real key is shredded, the tombstone is the canonical one
+SELECT jsonb_pretty(gdpr_erase('account', 'AAAAAAAA-0000-0000-0000-000000000001', 'request 1') - 'subject_hash' - 'held_until');
+SELECT key_class, shredded_at IS NOT NULL AS shredded FROM gdpr.subject_key
+ WHERE subject_kind = 'account' AND subject_id = 'aaaaaaaa-0000-0000-0000-000000000001' ORDER BY 1;
+SELECT count(*) AS tombstones FROM gdpr.tombstone
+ WHERE subject_hash = gdpr.subject_hash('account', 'aaaaaaaa-0000-0000-0000-000000000001');
+-- the kept root row is anonymized by type, within each column's limits; the generated column follows
+SELECT email IS NULL AS email_gone, name LIKE 'erased-%' AS name_anonymized, length(name) <= 100 AS fits,
+       code, born, ip, country, tier, upper_name = upper(name) AS generated_follows
+  FROM ep.accounts WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000001';
+-- the held invoice stays readable; the one with no date is not held and went
+SELECT invoice_id, gdpr_decrypt(billing_name, 'ep.invoices.billing_name') AS billing_name
+  FROM ep.invoices ORDER BY 1;
+SELECT count(*) AS events_of_1 FROM ep.events WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000001';
+-- the other account is untouched
+SELECT name, code, country FROM ep.accounts WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000002';
+
+-- section: an unknown id is reported as not found, and leaves no key and no tombstone
+SELECT gdpr_erase('account', 'bbbbbbbb-0000-0000-0000-000000000009', 'request 2') ->> 'found' AS found;
+SELECT count(*) AS keys FROM gdpr.subject_key WHERE subject_id = 'bbbbbbbb-0000-0000-0000-000000000009';
+SELECT count(*) AS tombstones FROM gdpr.tombstone
+ WHERE subject_hash = gdpr.subject_hash('account', 'bbbbbbbb-0000-0000-0000-000000000009');
+SELECT gdpr_encrypt('account', 'bbbbbbbb-0000-0000-0000-000000000009', 'new subject', 'c') IS NOT NULL AS can_encrypt;
+
+-- section: a trigger that writes the subject back: the erase finds it and changes nothing
+CREATE FUNCTION ep.keep_history() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO ep.events VALUES (OLD.event_id + 1000, OLD.account_id, 'history: ' || OLD.what);
+  RETURN OLD;
+END $$;
+CREATE TRIGGER events_history AFTER DELETE ON ep.events FOR EACH ROW
+  WHEN (OLD.what NOT LIKE 'history:%') EXECUTE FUNCTION ep.keep_history();
+SELECT * FROM test.full_error_of($$SELECT gdpr_erase('account', 'aaaaaaaa-0000-0000-0000-000000000002', 'request 3')$$);
+SELECT count(*) AS events_of_2 FROM ep.events WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000002';
+SELECT count(*) AS accounts_of_2 FROM ep.accounts WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000002';
+DROP TRIGGER events_history ON ep.events;
+
+-- section: a rule that rewrites DELETE makes the plan refuse, before anything changes
+CREATE TABLE ep.soft_deleted (event_id bigint);
+CREATE RULE events_soft AS ON DELETE TO ep.events DO INSTEAD INSERT INTO ep.soft_deleted VALUES (OLD.event_id);
+SELECT * FROM test.full_error_of($$SELECT gdpr_erase('account', 'aaaaaaaa-0000-0000-0000-000000000002', 'request 4')$$);
+SELECT table_name, warnings FROM gdpr_data_map('account') WHERE table_name = 'ep.events';
+DROP RULE events_soft ON ep.events;
+SELECT gdpr_erase('account', 'aaaaaaaa-0000-0000-0000-000000000002', 'request 5') -> 'tables' AS tables;
+
+-- section: a NOT NULL column without a placeholder: tagging warns, erase refuses while rows must stay
+CREATE TABLE ep.members (member_id bigint PRIMARY KEY, shape point NOT NULL);
+CREATE TABLE ep.member_invoices (invoice_id bigint PRIMARY KEY, member_id bigint REFERENCES ep.members,
+                                 issued_on date);
+SELECT gdpr_register_subject('member', 'ep.members', 'member_id');
+SELECT gdpr_hold('ep.member_invoices', '7 years', 'issued_on', 'tax law');
+SELECT gdpr_tag('ep.members', 'shape', 'personal');
+INSERT INTO ep.members VALUES (1, '(1,1)');
+INSERT INTO ep.member_invoices VALUES (1, 1, current_date);
+SELECT * FROM test.full_error_of($$SELECT gdpr_erase('member', '1', 'request 6')$$);
+SELECT count(*) AS members_kept FROM ep.members;
+
+-- section: a NOT NULL domain column whose checks refuse every placeholder
+SELECT gdpr_tag('ep.accounts', 'country', 'personal');
+SELECT table_name, warnings FROM gdpr_data_map('account') WHERE table_name = 'ep.accounts';
+SELECT gdpr_tag('ep.accounts', 'country', 'customer');
+
+-- section: ids that do not parse, empty kind, empty reason
+SELECT test.error_of($$SELECT gdpr_erase('member', 'one', 'x')$$);
+SELECT test.error_of($$SELECT gdpr_erase('', '1', 'x')$$);
+SELECT test.error_of($$SELECT gdpr_erase('member', '1', '')$$);
+SELECT test.error_of($$SELECT gdpr_rectify('member', '0x1', 'ep.members', 'shape', '(2,2)')$$);
+-- '050' is member 50
+INSERT INTO ep.members VALUES (50, '(5,5)');
+SELECT gdpr_rectify('member', '050', 'ep.members', 'shape', '(6,6)') AS rectified;
+
+-- section: export decrypts only the subject's own values, not another subject's in a row it owns
+INSERT INTO ep.accounts (account_id, email, name, code, born, ip, country, tier)
+VALUES ('cccccccc-0000-0000-0000-000000000003', NULL, 'C', 'cc', '2000-01-01', '10.0.0.3', 'DE', 'free');
+CREATE TABLE ep.remarks (remark_id bigint PRIMARY KEY, account_id uuid NOT NULL REFERENCES ep.accounts,
+                         own_note bytea, about_other bytea);
+SELECT gdpr_tag('ep.remarks', 'own_note', 'personal', 'ep.remarks.note');
+SELECT gdpr_tag('ep.remarks', 'about_other', 'personal', 'ep.remarks.note');
+INSERT INTO ep.remarks VALUES
+  (1, 'cccccccc-0000-0000-0000-000000000003',
+   gdpr_encrypt('account', 'cccccccc-0000-0000-0000-000000000003', 'mine', 'ep.remarks.note'),
+   gdpr_encrypt('account', 'dddddddd-0000-0000-0000-000000000004', 'someone else''s secret', 'ep.remarks.note'));
+SELECT gdpr_export('account', 'cccccccc-0000-0000-0000-000000000003') -> 'data' -> 'ep.remarks' -> 0 AS remark;
+
+-- clean up
+DROP SCHEMA ep CASCADE;
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member');
+DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member');
