@@ -126,8 +126,65 @@ INSERT INTO ep.remarks VALUES
    gdpr_encrypt('account', 'dddddddd-0000-0000-0000-000000000004', 'someone else''s secret', 'ep.remarks.note'));
 SELECT gdpr_export('account', 'cccccccc-0000-0000-0000-000000000003') -> 'data' -> 'ep.remarks' -> 0 AS remark;
 
+-- section: a composite foreign key ON DELETE SET NULL (owner_id) detaches, and keeps the tenant
+CREATE TABLE ep.tenants (tenant_id int PRIMARY KEY);
+CREATE TABLE ep.staff (tenant_id int NOT NULL REFERENCES ep.tenants, staff_id int NOT NULL,
+                       staff_key text NOT NULL UNIQUE, full_name text, PRIMARY KEY (tenant_id, staff_id));
+CREATE TABLE ep.tickets (ticket_id int PRIMARY KEY, tenant_id int NOT NULL REFERENCES ep.tenants, owner_id int,
+                         FOREIGN KEY (tenant_id, owner_id) REFERENCES ep.staff ON DELETE SET NULL (owner_id));
+SELECT gdpr_register_subject('staffer', 'ep.staff', 'staff_key');
+INSERT INTO ep.tenants VALUES (1);
+INSERT INTO ep.staff VALUES (1, 7, 't1-s7', 'Grace'), (1, 8, 't1-s8', 'Alan');
+INSERT INTO ep.tickets VALUES (70, 1, 7), (71, 1, 8);
+SELECT table_name, on_erase FROM gdpr_data_map('staffer') ORDER BY depth;
+SELECT gdpr_erase('staffer', 't1-s7', 'request 10') -> 'tables' AS tables;
+SELECT * FROM ep.tickets ORDER BY 1;
+SELECT tenant_id, staff_id FROM ep.staff;
+
+-- section: a visit is the patient's and the clinician's: erasing the clinician keeps it and its prescriptions
+CREATE TABLE ep.patients (patient_id int PRIMARY KEY, name text);
+CREATE TABLE ep.clinicians (clinician_id int PRIMARY KEY, name text);
+CREATE TABLE ep.visits (visit_id int PRIMARY KEY, patient_id int NOT NULL REFERENCES ep.patients,
+                        clinician_id int REFERENCES ep.clinicians, visited_on date, notes bytea);
+CREATE TABLE ep.prescriptions (rx_id int PRIMARY KEY, visit_id int NOT NULL REFERENCES ep.visits, drug text);
+SELECT gdpr_register_subject('patient', 'ep.patients', 'patient_id');
+SELECT gdpr_register_subject('clinician', 'ep.clinicians', 'clinician_id');
+SELECT gdpr_hold('ep.visits', '10 years', 'visited_on', 'medical records law');
+SELECT gdpr_tag('ep.visits', 'notes', 'sensitive', 'ep.visits.notes');
+SELECT gdpr_tag('ep.patients', 'name', 'personal');
+SELECT gdpr_tag('ep.clinicians', 'name', 'personal');
+INSERT INTO ep.patients VALUES (1, 'Pat');
+INSERT INTO ep.clinicians VALUES (9, 'Dr Who');
+INSERT INTO ep.visits VALUES
+  (100, 1, 9, current_date, gdpr_encrypt('patient', '1', 'recent visit', 'ep.visits.notes')),
+  (101, 1, 9, current_date - 5000, gdpr_encrypt('patient', '1', 'old visit', 'ep.visits.notes'));
+INSERT INTO ep.prescriptions VALUES (1000, 100, 'aspirin'), (1001, 101, 'rest');
+SELECT gdpr_erase('clinician', '9', 'request 11') -> 'tables' AS tables;
+SELECT visit_id, patient_id, clinician_id, gdpr_decrypt(notes, 'ep.visits.notes') AS notes FROM ep.visits ORDER BY 1;
+SELECT count(*) AS prescriptions FROM ep.prescriptions;
+SELECT count(*) AS holds_for_clinician FROM gdpr.hold_release WHERE kind = 'clinician';
+-- the patient's own erase later: the recent visit is held for the patient, under the patient's hold key
+SELECT gdpr_erase('patient', '1', 'request 12') -> 'tables' AS tables;
+SELECT visit_id, gdpr_decrypt(notes, 'ep.visits.notes') AS notes FROM ep.visits ORDER BY 1;
+SELECT kind, hold_table, row_key FROM gdpr.hold_release WHERE kind IN ('patient', 'clinician') ORDER BY 1, 3;
+
+-- section: a block between two users (two NOT NULL references) stays while either user is there
+CREATE TABLE ep.people (person_id int PRIMARY KEY, name text);
+CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int NOT NULL REFERENCES ep.people,
+                        reason text, PRIMARY KEY (blocker, blocked));
+SELECT gdpr_register_subject('person', 'ep.people', 'person_id');
+SELECT gdpr_tag('ep.people', 'name', 'personal');
+INSERT INTO ep.people VALUES (1, 'Ann'), (2, 'Bob');
+INSERT INTO ep.blocks VALUES (1, 2, 'spam');
+SELECT table_name, on_erase FROM gdpr_data_map('person') WHERE table_name = 'ep.blocks';
+SELECT gdpr_erase('person', '1', 'request 13') -> 'tables' AS tables;
+SELECT * FROM ep.blocks;
+SELECT person_id, name FROM ep.people ORDER BY 1;
+SELECT gdpr_erase('person', '2', 'request 14') -> 'tables' AS tables;
+SELECT count(*) AS blocks_left FROM ep.blocks;
+
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member');
-DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');
+DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

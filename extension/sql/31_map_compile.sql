@@ -7,9 +7,12 @@
 
 -- Each way a map table's rows belong to a subject: the root's id column, a
 -- linked column, or a foreign key to a table nearer the root.
+-- detach_cols: what ON DELETE SET NULL / SET DEFAULT sets (PostgreSQL 15
+-- lets a foreign key name a subset: SET NULL (owner_id)).
 CREATE TYPE gdpr.map_edge AS (
   rel regclass, depth integer, edge text, parent regclass, constraint_name name,
-  cols name[], parent_cols name[], col_types text[], nullable boolean, on_delete "char");
+  cols name[], parent_cols name[], col_types text[], nullable boolean, on_delete "char",
+  detach_cols name[]);
 
 CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -20,12 +23,13 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
       FROM pg_attribute a WHERE a.attnum > 0 AND NOT a.attisdropped)
   SELECT t.rel, 0, 'root', NULL::regclass, NULL::name, ARRAY[k.id_column], NULL::name[],
          ARRAY[(SELECT c.type_name FROM col c WHERE c.attrelid = t.rel AND c.attname = k.id_column)],
-         false, NULL::"char"
+         false, NULL::"char", NULL::name[]
     FROM t, k WHERE t.depth = 0
   UNION ALL
   SELECT t.rel, t.depth, 'link', NULL, NULL, ARRAY[l.link_column], NULL,
          ARRAY[(SELECT c.type_name FROM col c WHERE c.attrelid = t.rel AND c.attname = l.link_column)],
-         NOT (SELECT c.attnotnull FROM col c WHERE c.attrelid = t.rel AND c.attname = l.link_column), NULL
+         NOT (SELECT c.attnotnull FROM col c WHERE c.attrelid = t.rel AND c.attname = l.link_column), NULL,
+         ARRAY[l.link_column]
     FROM t JOIN gdpr.subject_link l ON l.link_table = t.rel AND l.kind = _map_edges.kind
   UNION ALL
   SELECT t.rel, t.depth, 'fk', p.rel, f.conname,
@@ -36,7 +40,10 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
          NULL,
          NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n
                       WHERE c.attnotnull),
-         f.confdeltype
+         f.confdeltype,
+         ARRAY(SELECT c.attname FROM unnest(CASE WHEN f.confdeltype IN ('n', 'd') AND cardinality(f.confdelsetcols) > 0
+                                                 THEN f.confdelsetcols ELSE f.conkey END) WITH ORDINALITY u(n, i)
+                 JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n ORDER BY u.i)
     FROM t
     JOIN pg_constraint f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
@@ -99,11 +106,12 @@ CREATE FUNCTION gdpr._in_keyset(alias text, rel regclass, cols name[], ks text, 
 $fn$;
 
 -- The jsonb array of one key set's tuples, over the rows aliased alias.
-CREATE FUNCTION gdpr._keyset_tuples(alias text, cols name[]) RETURNS text
+CREATE FUNCTION gdpr._keyset_tuples(alias text, cols name[], only_where text DEFAULT NULL) RETURNS text
   LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT format('COALESCE(pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(%s)) FILTER (WHERE %s), ''[]''::pg_catalog.jsonb)',
+  SELECT format('COALESCE(pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(%s)) FILTER (WHERE %s%s), ''[]''::pg_catalog.jsonb)',
                 string_agg(format('%I.%I::pg_catalog.text', alias, c), ', ' ORDER BY i),
-                string_agg(format('%I.%I IS NOT NULL', alias, c), ' AND ' ORDER BY i))
+                string_agg(format('%I.%I IS NOT NULL', alias, c), ' AND ' ORDER BY i),
+                CASE WHEN only_where IS NULL THEN '' ELSE ' AND ' || only_where END)
     FROM unnest(cols) WITH ORDINALITY u(c, i)
 $fn$;
 
@@ -128,6 +136,60 @@ CREATE FUNCTION gdpr._owned_predicate(k gdpr.subject_kind, rel regclass, alias t
   RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT '(' || string_agg(gdpr._edge_predicate(k, m, alias), ' OR ' ORDER BY m.edge, m.constraint_name) || ')'
     FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel
+$fn$;
+
+-- The ways a row of rel can also belong to someone else, whose erasure
+-- must not take it: the row refers, through another edge of the map, to
+-- another subject of this kind (a message's other party, a block between
+-- two users); it refers to a subject of another kind (a visit is the
+-- patient's and the clinician's); or it is itself another kind's subject.
+-- Where the other subject is named directly (ref_kind, ref_col), a subject
+-- that was erased no longer counts: a shared row goes with its last living
+-- subject.
+CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[])
+  RETURNS TABLE (part text, ref_kind text, ref_col name)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format('((%s) IS NOT NULL AND NOT %s)', gdpr._qualified('t0', e.cols), gdpr._edge_predicate(k, e, 't0')),
+         CASE WHEN gdpr._edge_is_direct(k, e) THEN k.kind END,
+         CASE WHEN gdpr._edge_is_direct(k, e) THEN e.cols[1] END
+    FROM unnest(edges) e
+   WHERE e.rel = _sharing_parts.rel AND e.edge IN ('fk', 'link')
+     AND (SELECT count(*) FROM unnest(edges) x WHERE x.rel = _sharing_parts.rel AND x.edge <> 'root') > 1
+  UNION ALL
+  SELECT 'true', o.kind, o.id_column FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
+  UNION ALL
+  SELECT format('(%s) IS NOT NULL', gdpr._qualified('t0', f.cols)),
+         CASE WHEN f.parent_cols = ARRAY[f.id_column] THEN f.kind END,
+         CASE WHEN f.parent_cols = ARRAY[f.id_column] THEN f.cols[1] END
+    FROM (SELECT o.kind, o.id_column,
+                 ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
+                 ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
+            FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
+           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0) f
+  UNION ALL
+  SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column
+    FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind <> k.kind
+$fn$;
+
+-- The key set of the subjects of ref_kind named in rel.ref_col that were
+-- erased (see gdpr._collect_keys).
+CREATE FUNCTION gdpr._erased_set(rel regclass, ref_kind text, ref_col name) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT 'erased ' || ref_kind || ' ' || gdpr._keyset(rel, ARRAY[ref_col])
+$fn$;
+
+-- True for rows of rel that also belong to a living someone else; NULL when
+-- no row of rel can be shared.
+CREATE FUNCTION gdpr._sharing(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[]) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT '(' || string_agg(CASE WHEN p.ref_col IS NULL THEN p.part
+                                ELSE format('(%s AND %s)', p.part,
+                                            gdpr._in_keyset('t0', rel, ARRAY[p.ref_col],
+                                                            gdpr._erased_set(rel, p.ref_kind, p.ref_col), true)) END,
+                           ' OR ') || ')'
+    FROM gdpr._sharing_parts(k, rel, edges) p
 $fn$;
 
 -- How erasure anonymizes each tagged column of a row that must stay: the
@@ -257,7 +319,7 @@ BEGIN
     RETURN true;  -- a cycle: assume the worst
   END IF;
   IF EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = rel)
-     OR (SELECT count(*) FROM unnest(edges) e WHERE e.rel = _can_retain.rel AND e.edge = 'fk') > 1 THEN
+     OR gdpr._sharing(gdpr._require_kind(kind), rel, edges) IS NOT NULL THEN
     RETURN true;
   END IF;
   FOR f IN SELECT c.conrelid::regclass AS child, c.conname,
@@ -329,11 +391,11 @@ DECLARE
   refusals text[] := '{}';
   rule record;
   anon text;
-  shared text;
   unreferenced text;
   ref_name text;
   ref_count integer := 0;
   ks text;
+  sharing text;
   result gdpr.map_cache;
 BEGIN
   -- The key sets the statements below read: the parents of foreign-key
@@ -359,11 +421,22 @@ BEGIN
   FOR t IN SELECT m.rel, m.depth FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
     pred := gdpr._owned_predicate(k, t.rel, 't0', edges);
     preds := preds || jsonb_build_object(t.rel::text, pred);
+    -- which of the other subjects named in the subject's rows were erased
+    collect := collect || coalesce((
+      SELECT jsonb_agg(DISTINCT jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'erased',
+               'name', gdpr._erased_set(t.rel, p.ref_kind, p.ref_col), 'ref_kind', p.ref_kind, 'sql', format(
+               'SELECT pg_catalog.to_jsonb(COALESCE(pg_catalog.array_agg(DISTINCT t0.%1$I::pg_catalog.text) FILTER (WHERE t0.%1$I IS NOT NULL), ''{}'')) FROM %2$s t0 WHERE %3$s',
+               p.ref_col, t.rel, pred)))
+        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE p.ref_col IS NOT NULL), '[]');
     CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
-    collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'sql', format(
+    -- rows shared with someone else are not the subject's alone: what hangs
+    -- off them is not followed
+    sharing := gdpr._sharing(k, t.rel, edges);
+    collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'keys', 'sql', format(
       'SELECT pg_catalog.jsonb_build_object(%s) FROM %s t0 WHERE %s',
       (SELECT string_agg(format('%L, %s', n.key,
-                                gdpr._keyset_tuples('t0', ARRAY(SELECT jsonb_array_elements_text(n.value))::name[])), ', ')
+                                gdpr._keyset_tuples('t0', ARRAY(SELECT jsonb_array_elements_text(n.value))::name[],
+                                                    CASE WHEN sharing IS NULL THEN NULL ELSE 'NOT ' || sharing END)), ', ')
          FROM jsonb_each(needed -> t.rel::oid::text) n),
       t.rel, pred));
   END LOOP;
@@ -371,6 +444,7 @@ BEGIN
   FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth DESC, m.rel::text LOOP
     pred := preds ->> t.rel::text;
     pk := gdpr._primary_key(t.rel);
+    sharing := gdpr._sharing(k, t.rel, edges);
 
     -- export: every column; encrypted ones are decrypted afterwards by
     -- pg_gdpr, never inside the owner's statement. Of rows the subject is
@@ -420,22 +494,17 @@ BEGIN
     END IF;
 
     -- step 2: detach rows that outlive this subject: the schema says so
-    -- (ON DELETE SET NULL / SET DEFAULT), or the row also belongs to another
-    -- subject through another foreign key of the map (shared)
-    FOR e IN SELECT m.* FROM unnest(edges) m WHERE m.rel = t.rel AND m.edge = 'fk' AND m.nullable LOOP
-      shared := NULL;
-      FOR e2 IN SELECT m.* FROM unnest(edges) m
-                 WHERE m.rel = t.rel AND m.edge = 'fk' AND m.constraint_name <> e.constraint_name LOOP
-        shared := concat_ws(' OR ', shared, format('((%s) IS NOT NULL AND NOT %s)',
-                    gdpr._qualified('t0', e2.cols), gdpr._edge_predicate(k, e2, 't0')));
-      END LOOP;
-      IF e.on_delete IN ('n', 'd') OR shared IS NOT NULL THEN
+    -- (ON DELETE SET NULL / SET DEFAULT, on the columns it names), or the
+    -- row also belongs to someone else and this reference may be NULL
+    FOR e IN SELECT m.* FROM unnest(edges) m
+              WHERE m.rel = t.rel AND m.edge = 'fk' AND (m.nullable OR m.on_delete IN ('n', 'd')) LOOP
+      IF e.on_delete IN ('n', 'd') OR sharing IS NOT NULL THEN
         steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'detached', 'mode', 'exec', 'sql', format(
           'UPDATE %s t0 SET (%s) = ROW(%s) WHERE %s AND NOT %s%s',
-          t.rel, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(e.cols) c),
-          (SELECT string_agg(CASE WHEN e.on_delete = 'd' THEN 'DEFAULT' ELSE 'NULL' END, ', ') FROM unnest(e.cols) c),
+          t.rel, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(e.detach_cols) c),
+          (SELECT string_agg(CASE WHEN e.on_delete = 'd' THEN 'DEFAULT' ELSE 'NULL' END, ', ') FROM unnest(e.detach_cols) c),
           gdpr._edge_predicate(k, e, 't0'), held,
-          CASE WHEN e.on_delete IN ('n', 'd') THEN '' ELSE ' AND (' || shared || ')' END));
+          CASE WHEN e.on_delete IN ('n', 'd') THEN '' ELSE ' AND ' || sharing END));
       END IF;
     END LOOP;
 
@@ -479,7 +548,8 @@ BEGIN
 
     -- step 4: delete what nothing else needs
     steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',
-      format('DELETE FROM %s t0 WHERE %s AND NOT %s%s', t.rel, pred, held, unreferenced));
+      format('DELETE FROM %s t0 WHERE %s AND NOT %s%s%s', t.rel, pred, held, unreferenced,
+             CASE WHEN sharing IS NULL THEN '' ELSE ' AND NOT ' || sharing END));
 
     -- step 5: anonymize what had to stay because other rows reference it
     anon := gdpr._anonymize_set(t.rel);
@@ -489,16 +559,17 @@ BEGIN
     END IF;
     IF anon IS NOT NULL AND unreferenced <> '' THEN
       steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'anonymized', 'mode', 'exec', 'sql',
-        format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s', t.rel, anon, pred, held,
-               gdpr._anonymize_pending(t.rel)));
+        format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND %s%s', t.rel, anon, pred, held,
+               gdpr._anonymize_pending(t.rel), CASE WHEN sharing IS NULL THEN '' ELSE ' AND NOT ' || sharing END));
     END IF;
 
     -- the erase's own check, afterwards: of this table, only held rows may
     -- remain, and rows kept because others reference them once nothing
     -- tagged of the subject is left in them
     checks := checks || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'sql', format(
-      'SELECT pg_catalog.to_jsonb(count(*)) FROM %s t0 WHERE %s AND NOT %s AND %s', t.rel, pred, held,
-      CASE WHEN unreferenced = '' THEN 'true' ELSE coalesce(gdpr._anonymize_pending(t.rel), 'false') END));
+      'SELECT pg_catalog.to_jsonb(count(*)) FROM %s t0 WHERE %s AND NOT %s AND %s%s', t.rel, pred, held,
+      CASE WHEN unreferenced = '' THEN 'true' ELSE coalesce(gdpr._anonymize_pending(t.rel), 'false') END,
+      CASE WHEN sharing IS NULL THEN '' ELSE ' AND NOT ' || sharing END));
   END LOOP;
 
   -- Rules that rewrite DELETE or UPDATE on a table erase writes to would
@@ -572,7 +643,15 @@ DECLARE
   keys jsonb := '{}';
 BEGIN
   FOR step IN SELECT s FROM jsonb_array_elements(plan.collect_steps) s LOOP
-    keys := keys || coalesce(gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys), '{}');
+    IF step->>'mode' = 'erased' THEN
+      -- the owner lists the ids; pg_gdpr keeps those with a tombstone
+      keys := keys || jsonb_build_object(step->>'name', (
+        SELECT coalesce(jsonb_agg(jsonb_build_array(v.id)), '[]')
+          FROM jsonb_array_elements_text(gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys)) v(id)
+         WHERE EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = gdpr.subject_hash(step->>'ref_kind', v.id))));
+    ELSE
+      keys := keys || coalesce(gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys), '{}');
+    END IF;
   END LOOP;
   RETURN keys;
 END

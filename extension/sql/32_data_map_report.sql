@@ -34,8 +34,8 @@ BEGIN
       WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
       WHEN EXISTS (SELECT 1 FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
         'detached (its foreign key is ON DELETE SET NULL), the row stays'
-      WHEN (SELECT count(*) FROM unnest(edges) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
-        'deleted; only detached while another subject still shares the row'
+      WHEN gdpr._sharing(gdpr._require_kind(kind), t.rel, edges) IS NOT NULL THEN
+        'deleted; kept while it also belongs to another subject (of this or another kind), with this subject''s reference set to NULL where it may be'
       ELSE 'deleted' END;
     w := '{}';
     -- columns that look personal but carry no category
@@ -69,7 +69,7 @@ BEGIN
     -- rows that are subjects of another kind would be deleted with this one
     IF t.depth > 0 THEN
       w := w || ARRAY(
-        SELECT format('rows of this table are subjects of kind "%s": erasing a %s deletes them; make its foreign key ON DELETE SET NULL to keep them',
+        SELECT format('rows of this table are subjects of kind "%s": erasing a %s keeps them, and keeps what it references of this subject',
                       k.kind, gdpr_data_map.kind)
           FROM gdpr.subject_kind k
          WHERE k.root_table = t.rel AND k.kind <> gdpr_data_map.kind AND t.owning

@@ -52,7 +52,8 @@ CREATE TABLE gdpr.hold_release (
   row_key      jsonb NOT NULL,
   release_at   timestamptz NOT NULL,
   released_at  timestamptz,
-  PRIMARY KEY (hold_table, row_key)
+  -- per subject: a held row reached from two subjects is held for each
+  PRIMARY KEY (subject_hash, hold_table, row_key)
 );
 COMMENT ON TABLE gdpr.hold_release IS 'Rows of erased subjects kept under a legal hold, and when their personal fields go';
 

@@ -78,6 +78,7 @@ DECLARE
   rekeyed jsonb;
   tables jsonb := '{}';
   touched bigint := 0;
+  own_keys bigint[];
   root_found boolean;
   left_behind text[];
   shredded integer;
@@ -102,6 +103,11 @@ BEGIN
   PERFORM gdpr._lock_subject(hash, false);
   root_found := gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0;
   keys := gdpr._collect_keys(plan, subject_id);
+  -- only values sealed under the subject's own main key are re-keyed for a
+  -- hold: another subject's ciphertext in a shared row is not its to move
+  own_keys := ARRAY(SELECT sk.key_id FROM gdpr.subject_key sk
+                     WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id
+                       AND sk.key_class = 'main' AND sk.wrapped_key IS NOT NULL);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.erase_steps) s LOOP
     rel := (step->>'rel')::oid;
     CASE step->>'mode'
@@ -121,7 +127,8 @@ BEGIN
                coalesce(jsonb_agg(jsonb_build_object('row_key', r.value->'row_key', 'values',
                  (SELECT coalesce(jsonb_object_agg(c.key, encode(gdpr._rekey(decode(c.value, 'hex'), step->'encrypted'->>c.key,
                                                                               kind, subject_id, 'hold'), 'hex')), '{}')
-                    FROM jsonb_each_text(r.value->'values') c WHERE c.value IS NOT NULL))), '[]')
+                    FROM jsonb_each_text(r.value->'values') c
+                   WHERE gdpr._ciphertext_key(decode(c.value, 'hex')) = ANY (own_keys)))), '[]')
           INTO n, rekeyed
           FROM jsonb_array_elements(found_rows) r JOIN newly_held nh ON nh.row_key = r.value->'row_key';
         IF n > 0 AND step->>'apply_sql' IS NOT NULL THEN
@@ -188,6 +195,14 @@ COMMENT ON FUNCTION @extschema@.gdpr_erase(text, text, text) IS
 
 -- ---- access and portability --------------------------------------------------
 
+-- The data key id named in a ciphertext's header (bytes 2..9, big-endian);
+-- NULL for anything too short to be one.
+CREATE FUNCTION gdpr._ciphertext_key(ciphertext bytea) RETURNS bigint
+  LANGUAGE sql IMMUTABLE STRICT AS $fn$
+  SELECT CASE WHEN pg_catalog.length(ciphertext) >= 10
+              THEN ('x' || pg_catalog.encode(pg_catalog.substr(ciphertext, 3, 8), 'hex'))::pg_catalog.bit(64)::pg_catalog.int8 END
+$fn$;
+
 -- An exported encrypted value (bytea as "\x..." text), decrypted to JSON:
 -- text as a string, anything else as base64. Only the subject's own
 -- values are decrypted (the key id is in the ciphertext's header): in a
@@ -201,8 +216,7 @@ BEGIN
     RETURN 'null';
   END IF;
   ciphertext := decode(substr(hex, 3), 'hex');
-  IF length(ciphertext) < 10
-     OR ('x' || encode(substring(ciphertext FROM 3 FOR 8), 'hex'))::bit(64)::bigint <> ALL (own_keys) THEN
+  IF coalesce(gdpr._ciphertext_key(ciphertext) <> ALL (own_keys), true) THEN
     RETURN 'null';
   END IF;
   IF get_byte(ciphertext, 1) = 1 THEN
