@@ -6,6 +6,7 @@
 #   make demo       install missing packages, build, install, show the product at work
 #   make bench      the benchmarks in bench/
 #   make unit       only the unit tests (no server)
+#   make fuzz-erase generated schemas against erase and export (SEEDS=1-2000)
 PG_CONFIG ?= pg_config
 CXX ?= g++
 BUILD := build
@@ -17,7 +18,7 @@ SIDECAR_SOURCES := $(sort $(wildcard sidecar/*.cpp))
 PLAIN_SOURCES := $(sort $(shell grep -L 'postgres.h' extension/*.cpp))
 UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
 
-.PHONY: all extension sidecar install check demo bench unit deps clean installcheck
+.PHONY: all extension sidecar install check demo bench unit deps clean installcheck fuzz-erase
 
 all: extension sidecar
 
@@ -60,6 +61,12 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	bench/run_bench.sh
+
+SEEDS ?= 1-2000
+fuzz-erase: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash -c '. test/lib/cluster.sh && cluster_start && ERASE_FUZZ_SEEDS=$(SEEDS) bash test/suites/erase_fuzz.sh'
 
 clean:
 	$(MAKE) -f pgxs.mk PG_CONFIG=$(PG_CONFIG) clean

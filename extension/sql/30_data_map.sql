@@ -442,45 +442,57 @@ COMMENT ON FUNCTION @extschema@.gdpr_hold(regclass, interval, name, text) IS
 -- ---- resolution ----------------------------------------------------------------
 
 -- Tables holding a kind's rows: the root (depth 0), and level by level the
--- tables whose foreign keys reference the previous level, plus the linked
--- tables at level 1. A table reached only by foreign keys that are ON DELETE
--- SET NULL / SET DEFAULT outlives the subject (its rows are detached), so it
--- is not "owning": the walk does not continue through it. Partitions are
--- reached through their parent.
+-- tables whose foreign keys reference the previous level's owning tables,
+-- plus the linked tables at level 1. A table reached only by foreign keys
+-- that are ON DELETE SET NULL / SET DEFAULT outlives the subject (its rows
+-- are detached), so it is not "owning" and the walk does not continue
+-- through it; a table that is also reached through another kind of key is
+-- owning. Partitions are reached through their parent.
 CREATE FUNCTION gdpr._map_tables(kind text)
   RETURNS TABLE (rel regclass, depth integer, owning boolean)
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   k gdpr.subject_kind := gdpr._require_kind(kind);
-  seen oid[] := ARRAY[k.root_table::oid];
+  owners oid[] := ARRAY[k.root_table::oid];
+  depths integer[] := ARRAY[0];
   frontier oid[] := ARRAY[k.root_table::oid];
   level integer := 0;
   found record;
   next_frontier oid[];
 BEGIN
-  rel := k.root_table; depth := 0; owning := true; RETURN NEXT;
+  -- the owning tables, breadth-first through keys that take rows along
   LOOP
     next_frontier := '{}';
     level := level + 1;
     FOR found IN
-      SELECT c.conrelid AS child, bool_or(c.confdeltype NOT IN ('n', 'd')) AS owns
+      SELECT DISTINCT c.conrelid AS child
         FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
        WHERE c.contype = 'f' AND c.conparentid = 0 AND NOT r.relispartition
-         AND c.confrelid = ANY (frontier) AND c.conrelid <> ALL (seen)
-       GROUP BY c.conrelid
-      UNION ALL
-      SELECT l.link_table, true FROM gdpr.subject_link l
-       WHERE level = 1 AND l.kind = k.kind AND l.link_table::oid <> ALL (seen)
-         AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                          WHERE c.contype = 'f' AND c.conrelid = l.link_table AND c.confrelid = ANY (frontier))
+         AND c.confrelid = ANY (frontier) AND c.conrelid <> ALL (owners) AND c.confdeltype NOT IN ('n', 'd')
+      UNION
+      SELECT l.link_table FROM gdpr.subject_link l
+       WHERE level = 1 AND l.kind = k.kind AND l.link_table::oid <> ALL (owners)
       ORDER BY 1
     LOOP
-      rel := found.child; depth := level; owning := found.owns; RETURN NEXT;
-      seen := seen || found.child;
-      IF found.owns THEN next_frontier := next_frontier || found.child; END IF;
+      owners := owners || found.child;
+      depths := depths || level;
+      next_frontier := next_frontier || found.child;
     END LOOP;
     EXIT WHEN cardinality(next_frontier) = 0;
     frontier := next_frontier;
+  END LOOP;
+  FOR i IN 1 .. cardinality(owners) LOOP
+    rel := owners[i]; depth := depths[i]; owning := true; RETURN NEXT;
+  END LOOP;
+  -- the detach-only tables: a key into an owning table, all of them SET NULL / SET DEFAULT
+  FOR found IN
+    SELECT c.conrelid AS child, min(depths[array_position(owners, c.confrelid)]) + 1 AS d
+      FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+     WHERE c.contype = 'f' AND c.conparentid = 0 AND NOT r.relispartition
+       AND c.confrelid = ANY (owners) AND c.conrelid <> ALL (owners)
+     GROUP BY c.conrelid ORDER BY 1
+  LOOP
+    rel := found.child; depth := found.d; owning := false; RETURN NEXT;
   END LOOP;
 END
 $fn$;

@@ -49,11 +49,63 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
 $fn$;
 
+-- The order of a kind's tables: each after every table of the map it
+-- refers to by a foreign key, so that their key sets are known when its
+-- rows are looked for; erasure runs in the reverse order, children first.
+-- A cycle is broken at the shallowest table.
+CREATE FUNCTION gdpr._plan_order(kind text) RETURNS regclass[]
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  ordered regclass[] := '{}';
+  pending regclass[] := ARRAY(SELECT m.rel FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text);
+  next_rel regclass;
+BEGIN
+  WHILE cardinality(pending) > 0 LOOP
+    SELECT c.rel INTO next_rel FROM unnest(pending) WITH ORDINALITY c(rel, i)
+     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint fk
+                        WHERE fk.contype = 'f' AND fk.conrelid = c.rel AND fk.confrelid <> c.rel AND fk.conparentid = 0
+                          AND fk.confrelid = ANY (pending))
+     ORDER BY c.i LIMIT 1;
+    IF next_rel IS NULL THEN
+      next_rel := pending[1];
+    END IF;
+    ordered := ordered || next_rel;
+    pending := array_remove(pending, next_rel);
+  END LOOP;
+  RETURN ordered;
+END
+$fn$;
+
 -- The edges of a kind, walked once: compiling and reporting pass this array
--- down instead of walking the catalog again for every table.
+-- down instead of walking the catalog again for every table. Besides the
+-- walk's edges, every foreign key from a table of the map to an owning
+-- table of the map that comes before it in the plan's order: a row that
+-- refers to the subject's row there is the subject's too (between tables
+-- at the same depth, or back up the walk).
 CREATE FUNCTION gdpr._edges(kind text) RETURNS gdpr.map_edge[]
-  LANGUAGE sql STABLE AS $fn$
-  SELECT ARRAY(SELECT m FROM gdpr._map_edges(kind) m)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH walk AS (SELECT m FROM gdpr._map_edges(kind) m),
+  tabs AS (SELECT t.rel, t.depth, t.owning, o.i
+             FROM gdpr._map_tables(kind) t JOIN unnest(gdpr._plan_order(kind)) WITH ORDINALITY o(rel, i) ON o.rel = t.rel)
+  SELECT ARRAY(
+    SELECT m FROM walk
+    UNION ALL
+    SELECT ROW(c.rel, c.depth, 'fk', p.rel, f.conname,
+               ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
+                       JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
+               ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
+                       JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i),
+               NULL,
+               NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n
+                            WHERE a.attnotnull),
+               f.confdeltype,
+               ARRAY(SELECT a.attname FROM unnest(CASE WHEN f.confdeltype IN ('n', 'd') AND cardinality(f.confdelsetcols) > 0
+                                                       THEN f.confdelsetcols ELSE f.conkey END) WITH ORDINALITY u(n, i)
+                       JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i))::gdpr.map_edge
+      FROM tabs c
+      JOIN pg_constraint f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
+      JOIN tabs p ON p.rel = f.confrelid AND p.i < c.i AND p.owning AND p.rel <> c.rel
+     WHERE NOT EXISTS (SELECT 1 FROM walk w WHERE (w.m).rel = c.rel AND (w.m).constraint_name = f.conname))
 $fn$;
 
 CREATE FUNCTION gdpr._qualified(alias text, cols name[]) RETURNS text
@@ -131,11 +183,16 @@ CREATE FUNCTION gdpr._edge_predicate(k gdpr.subject_kind, e gdpr.map_edge, alias
               ELSE gdpr._in_keyset(alias, e.rel, e.cols, gdpr._keyset(e.parent, e.parent_cols)) END
 $fn$;
 
--- The predicate selecting every row of rel that belongs to the subject $1.
-CREATE FUNCTION gdpr._owned_predicate(k gdpr.subject_kind, rel regclass, alias text, edges gdpr.map_edge[])
+-- The predicate selecting every row of rel that belongs to the subject $1
+-- (strict: not the rows tied to it only by ON DELETE SET NULL / SET
+-- DEFAULT keys, which its erasure detaches and whose own rows it does not
+-- follow).
+CREATE FUNCTION gdpr._owned_predicate(k gdpr.subject_kind, rel regclass, alias text, edges gdpr.map_edge[],
+                                      strict boolean DEFAULT false)
   RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT '(' || string_agg(gdpr._edge_predicate(k, m, alias), ' OR ' ORDER BY m.edge, m.constraint_name) || ')'
-    FROM unnest(edges) m WHERE m.rel = _owned_predicate.rel
+  SELECT '(' || coalesce(string_agg(gdpr._edge_predicate(k, m, alias), ' OR ' ORDER BY m.edge, m.constraint_name), 'false') || ')'
+    FROM unnest(edges) m
+   WHERE m.rel = _owned_predicate.rel AND NOT (strict AND coalesce(m.on_delete IN ('n', 'd'), false))
 $fn$;
 
 -- The ways a row of rel can also belong to someone else, whose erasure
@@ -146,21 +203,31 @@ $fn$;
 -- Where the other subject is named directly (ref_kind, ref_col), a subject
 -- that was erased no longer counts: a shared row goes with its last living
 -- subject.
+-- Through an edge to a table further down the walk, the row referred to
+-- counts as someone else's only if it is attached to anyone at all: rows
+-- referring to orphans (a row whose own keys are all NULL) are found per
+-- erase (gdpr._collect_keys, mode 'orphans') and do not count.
 CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[])
-  RETURNS TABLE (part text, ref_kind text, ref_col name)
+  RETURNS TABLE (part text, ref_kind text, ref_col name, via gdpr.map_edge)
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT format('((%s) IS NOT NULL AND NOT %s)', gdpr._qualified('t0', e.cols), gdpr._edge_predicate(k, e, 't0')),
+  SELECT format('((%s) IS NOT NULL AND NOT %s%s)', gdpr._qualified('t0', e.cols), gdpr._edge_predicate(k, e, 't0'),
+                CASE WHEN gdpr._edge_is_direct(k, e) OR e.edge <> 'fk' THEN ''
+                     ELSE ' AND ' || gdpr._in_keyset('t0', rel, e.cols, gdpr._orphan_set(e), true) END),
          CASE WHEN gdpr._edge_is_direct(k, e) THEN k.kind END,
-         CASE WHEN gdpr._edge_is_direct(k, e) THEN e.cols[1] END
+         CASE WHEN gdpr._edge_is_direct(k, e) THEN e.cols[1] END,
+         CASE WHEN gdpr._edge_is_direct(k, e) OR e.edge <> 'fk' THEN NULL ELSE e END
     FROM unnest(edges) e
    WHERE e.rel = _sharing_parts.rel AND e.edge IN ('fk', 'link')
+     -- a row tied to a parent by ON DELETE SET NULL is not that parent's:
+     -- the parent's erasure detaches it
+     AND coalesce(e.on_delete NOT IN ('n', 'd'), true)
      AND (SELECT count(*) FROM unnest(edges) x WHERE x.rel = _sharing_parts.rel AND x.edge <> 'root') > 1
   UNION ALL
-  SELECT 'true', o.kind, o.id_column FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
+  SELECT 'true', o.kind, o.id_column, NULL FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
   UNION ALL
   SELECT format('(%s) IS NOT NULL', gdpr._qualified('t0', f.cols)),
          CASE WHEN f.parent_cols = ARRAY[f.id_column] THEN f.kind END,
-         CASE WHEN f.parent_cols = ARRAY[f.id_column] THEN f.cols[1] END
+         CASE WHEN f.parent_cols = ARRAY[f.id_column] THEN f.cols[1] END, NULL
     FROM (SELECT o.kind, o.id_column,
                  ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
@@ -169,8 +236,15 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
             FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
            WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0) f
   UNION ALL
-  SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column
+  SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column, NULL
     FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind <> k.kind
+
+$fn$;
+
+-- The key set of the rows an edge refers to that are attached to nobody.
+CREATE FUNCTION gdpr._orphan_set(e gdpr.map_edge) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT 'orphans ' || gdpr._keyset(e.rel, e.cols)
 $fn$;
 
 -- The key set of the subjects of ref_kind named in rel.ref_col that were
@@ -396,6 +470,8 @@ DECLARE
   ref_count integer := 0;
   ks text;
   sharing text;
+  sharings jsonb := '{}';  -- table -> its sharing predicate (null: none)
+  ordered regclass[];
   result gdpr.map_cache;
 BEGIN
   -- The key sets the statements below read: the parents of foreign-key
@@ -417,8 +493,10 @@ BEGIN
     END LOOP;
   END LOOP;
 
-  -- Collection, parents first: a table's predicate reads its parents' sets.
-  FOR t IN SELECT m.rel, m.depth FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text LOOP
+  ordered := gdpr._plan_order(kind);
+
+  -- Collection, in that order: a table's predicate reads its parents' sets.
+  FOR t IN SELECT c.rel, i FROM unnest(ordered) WITH ORDINALITY c(rel, i) ORDER BY i LOOP
     pred := gdpr._owned_predicate(k, t.rel, 't0', edges);
     preds := preds || jsonb_build_object(t.rel::text, pred);
     -- which of the other subjects named in the subject's rows were erased
@@ -428,23 +506,40 @@ BEGIN
                'SELECT pg_catalog.to_jsonb(COALESCE(pg_catalog.array_agg(DISTINCT t0.%1$I::pg_catalog.text) FILTER (WHERE t0.%1$I IS NOT NULL), ''{}'')) FROM %2$s t0 WHERE %3$s',
                p.ref_col, t.rel, pred)))
         FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE p.ref_col IS NOT NULL), '[]');
-    CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
+    -- which rows the subject's rows refer to through an edge are orphans:
+    -- the owner of this table lists them, the parent's owner checks them
+    collect := collect || coalesce((
+      SELECT jsonb_agg(jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'orphans',
+               'name', gdpr._orphan_set(p.via), 'parent', (p.via).parent::oid,
+               'sql', format('SELECT pg_catalog.jsonb_build_object(''candidates'', %s) FROM %s t0 WHERE %s',
+                             gdpr._keyset_tuples('t0', (p.via).cols, 'NOT ' || gdpr._edge_predicate(k, p.via, 't0')),
+                             t.rel, pred),
+               'check_sql', format('SELECT %s FROM %s t0 WHERE %s AND %s',
+                             gdpr._keyset_tuples('t0', (p.via).parent_cols), (p.via).parent,
+                             gdpr._in_keyset('t0', (p.via).parent, (p.via).parent_cols, 'candidates'),
+                             coalesce((SELECT string_agg(format('NOT ((%s) IS NOT NULL)', gdpr._qualified('t0', x.cols)), ' AND ')
+                                         FROM unnest(edges) x WHERE x.rel = (p.via).parent AND x.edge <> 'root'), 'true'))))
+        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE (p.via).rel IS NOT NULL), '[]');
     -- rows shared with someone else are not the subject's alone: what hangs
     -- off them is not followed
     sharing := gdpr._sharing(k, t.rel, edges);
+    sharings := sharings || jsonb_build_object(t.rel::text, sharing);
+    CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
     collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'keys', 'sql', format(
       'SELECT pg_catalog.jsonb_build_object(%s) FROM %s t0 WHERE %s',
       (SELECT string_agg(format('%L, %s', n.key,
                                 gdpr._keyset_tuples('t0', ARRAY(SELECT jsonb_array_elements_text(n.value))::name[],
-                                                    CASE WHEN sharing IS NULL THEN NULL ELSE 'NOT ' || sharing END)), ', ')
+                                                    gdpr._owned_predicate(k, t.rel, 't0', edges, true)
+                                                    || CASE WHEN sharing IS NULL THEN '' ELSE ' AND NOT ' || sharing END)), ', ')
          FROM jsonb_each(needed -> t.rel::oid::text) n),
       t.rel, pred));
   END LOOP;
 
-  FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m ORDER BY m.depth DESC, m.rel::text LOOP
+  FOR t IN SELECT m.rel, m.depth, m.owning FROM gdpr._map_tables(kind) m
+            JOIN unnest(ordered) WITH ORDINALITY c(rel, i) ON c.rel = m.rel ORDER BY c.i DESC LOOP
     pred := preds ->> t.rel::text;
     pk := gdpr._primary_key(t.rel);
-    sharing := gdpr._sharing(k, t.rel, edges);
+    sharing := sharings ->> t.rel::text;
 
     -- export: every column; encrypted ones are decrypted afterwards by
     -- pg_gdpr, never inside the owner's statement. Of rows the subject is
@@ -523,6 +618,7 @@ BEGIN
                           WHERE a.attnotnull) AS nullable
         FROM pg_constraint c
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
+         AND t.owning  -- rows of a detach-only table stay: nothing refers to a deleted row
        ORDER BY c.conrelid::regclass::text, c.conname
     LOOP
       ks := gdpr._keyset(t.rel, f.parent_cols);
@@ -643,7 +739,10 @@ DECLARE
   keys jsonb := '{}';
 BEGIN
   FOR step IN SELECT s FROM jsonb_array_elements(plan.collect_steps) s LOOP
-    IF step->>'mode' = 'erased' THEN
+    IF step->>'mode' = 'orphans' THEN
+      keys := keys || jsonb_build_object(step->>'name', gdpr._owner_query((step->>'parent')::oid, step->>'check_sql', subject_id,
+        keys || gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys)));
+    ELSIF step->>'mode' = 'erased' THEN
       -- the owner lists the ids; pg_gdpr keeps those with a tombstone
       keys := keys || jsonb_build_object(step->>'name', (
         SELECT coalesce(jsonb_agg(jsonb_build_array(v.id)), '[]')

@@ -28,7 +28,7 @@ case $1 in
 esac
 SH
 chmod +x "$work/bin/pg_config"
-for c in g++ make runuser; do printf '#!/bin/sh\n' >"$work/bin/$c"; chmod +x "$work/bin/$c"; done
+for c in g++ make runuser python3; do printf '#!/bin/sh\n' >"$work/bin/$c"; chmod +x "$work/bin/$c"; done
 
 # Every file entry of the list, resolved as the script must resolve it.
 resolve() {

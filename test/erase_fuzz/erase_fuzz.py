@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Generated schemas against gdpr_erase and gdpr_export, with an oracle that
+does not use pg_gdpr's plan: it follows foreign keys through the data itself.
+
+For each seed: a random graph of tables under a root (depth up to 4; one or
+two foreign keys per table, some composite; CASCADE, SET NULL, NO ACTION,
+RESTRICT; nullable and NOT NULL), a second kind whose subjects reference the
+first, a linked table without a foreign key, a legal hold with recent, old
+and NULL dates, tagged columns of several types, random rows, and a random
+subject S. Checked:
+
+  rollback      an erase rolled back changes nothing
+  others        a row that does not reference S, directly or through other
+                rows, is unchanged
+  shared        a row that references S and also another subject (of either
+                kind), with no ON DELETE SET NULL link on the way, is not
+                deleted
+  detached      a row that references S only through ON DELETE SET NULL
+                foreign keys is not deleted
+  nothing left  a row that belongs to S alone (not shared, not detached, not
+                held) is gone, or stays with its tagged values anonymized
+  linked        no linked row carries S's id afterwards
+  export        every row the erase deleted or changed was in S's export
+
+A failing seed prints its schema, data and subject as a script that
+reproduces it. Usage: erase_fuzz.py --seeds 1-40 (psql from PATH / PG*
+environment, database from PGDATABASE).
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+
+PSQL = os.path.join(os.environ.get("PG_BINDIR", ""), "psql") if os.environ.get("PG_BINDIR") else "psql"
+
+
+def psql(sql, db):
+    out = subprocess.run([PSQL, "-X", "-At", "-q", "-v", "ON_ERROR_STOP=1", "-d", db],
+                         input=sql, capture_output=True, text=True)
+    return out.returncode, out.stdout, out.stderr
+
+
+class Table:
+    def __init__(self, name, composite):
+        self.name = name
+        self.composite = composite          # primary key (a, b) instead of (id)
+        self.fks = []                       # (parent, cols, action, nullable)
+        self.depth = 0
+        self.rows = []
+
+    def pk_cols(self):
+        return ["a", "b"] if self.composite else ["id"]
+
+
+def generate(seed):
+    rnd = random.Random(seed)
+    s = f"fz{seed}"
+    root = Table("root", False)
+    tables = [root]
+    n = rnd.randint(3, 7)
+    for i in range(1, n + 1):
+        t = Table(f"t{i}", rnd.random() < 0.3)
+        parents = rnd.sample(tables, min(len(tables), rnd.choice([1, 1, 2])))
+        for p in parents:
+            if p.depth >= 3:
+                p = root
+            if any(fk[0] is p for fk in t.fks):
+                continue
+            action = rnd.choice(["CASCADE", "SET NULL", "NO ACTION", "RESTRICT"])
+            nullable = action == "SET NULL" or rnd.random() < 0.4
+            cols = [f"{p.name}_{c}" for c in p.pk_cols()]
+            t.fks.append((p, cols, action, nullable))
+        t.depth = 1 + max(fk[0].depth for fk in t.fks)
+        tables.append(t)
+    held = rnd.choice(tables[1:]) if rnd.random() < 0.6 else None
+    other_kind = rnd.random() < 0.6
+    ddl = [f"CREATE SCHEMA {s};"]
+    ddl.append(f"CREATE TABLE {s}.root (id bigint PRIMARY KEY, note text, label varchar(12) NOT NULL);")
+    for t in tables[1:]:
+        cols = ["a int, b int" if t.composite else "id int"]
+        for p, fcols, action, nullable in t.fks:
+            types = ["int", "int"] if p.composite else (["bigint"] if p is root else ["int"])
+            cols += [f"{c} {ty}{'' if nullable else ' NOT NULL'}" for c, ty in zip(fcols, types)]
+        cols.append("note text")
+        if t is held:
+            cols.append("dated date")
+        cols.append(f"PRIMARY KEY ({', '.join(t.pk_cols())})")
+        for p, fcols, action, nullable in t.fks:
+            cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}")
+        ddl.append(f"CREATE TABLE {s}.{t.name} ({', '.join(cols)});")
+        for p, fcols, action, nullable in t.fks:
+            ddl.append(f"CREATE INDEX ON {s}.{t.name} ({', '.join(fcols)});")
+    ddl.append(f"CREATE TABLE {s}.events (event_id int PRIMARY KEY, sid bigint NOT NULL, note text);")
+    if other_kind:
+        ddl.append(f"CREATE TABLE {s}.agents (agent_id int PRIMARY KEY, root_id bigint NOT NULL "
+                   f"REFERENCES {s}.root, note text);")
+    ddl.append(f"SELECT gdpr_register_subject('{s}', '{s}.root', 'id');")
+    ddl.append(f"SELECT gdpr_link('{s}.events', '{s}', 'sid');")
+    if other_kind:
+        ddl.append(f"SELECT gdpr_register_subject('{s}a', '{s}.agents', 'agent_id');")
+    ddl.append(f"SELECT gdpr_tag('{s}.root', 'note', 'personal');")
+    ddl.append(f"SELECT gdpr_tag('{s}.root', 'label', 'personal');")
+    for t in tables[1:]:
+        ddl.append(f"SELECT gdpr_tag('{s}.{t.name}', 'note', 'personal');")
+    ddl.append(f"SELECT gdpr_tag('{s}.events', 'note', 'usage');")
+    if held:
+        ddl.append(f"SELECT gdpr_hold('{s}.{held.name}', '7 years', 'dated', 'fuzz hold');")
+
+    data = []
+    subjects = list(range(1, 7))
+    root.rows = [{"id": i} for i in subjects]
+    for i in subjects:
+        data.append(f"INSERT INTO {s}.root VALUES ({i}, 'note-root-{i}', 'label-{i}');")
+    for t in tables[1:]:
+        for k in range(rnd.randint(2, 7)):
+            key = {"a": k, "b": k % 2} if t.composite else {"id": k}
+            vals = [str(key["a"]), str(key["b"])] if t.composite else [str(k)]
+            for p, fcols, action, nullable in t.fks:
+                if nullable and rnd.random() < 0.2 or not p.rows:
+                    vals += ["NULL"] * len(fcols)
+                else:
+                    pr = rnd.choice(p.rows)
+                    vals += [str(pr[c]) for c in p.pk_cols()]
+            vals.append(f"'note-{t.name}-{'-'.join(vals[:len(t.pk_cols())])}'")
+            if t is held:
+                vals.append(rnd.choice(["current_date", "current_date - 4000", "NULL"]))
+            data.append(f"INSERT INTO {s}.{t.name} VALUES ({', '.join(vals)});")
+            t.rows.append(key)
+    for k in range(rnd.randint(1, 5)):
+        data.append(f"INSERT INTO {s}.events VALUES ({k}, {rnd.choice(subjects)}, 'event');")
+    if other_kind:
+        for k in range(rnd.randint(1, 3)):
+            data.append(f"INSERT INTO {s}.agents VALUES ({k}, {rnd.choice(subjects)}, 'agent');")
+    subject = rnd.choice(subjects)
+    return s, tables, held, other_kind, ddl, data, subject
+
+
+def snapshot(s, tables, other_kind, db):
+    names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
+    sql = "SELECT json_build_object(" + ", ".join(
+        f"'{n}', (SELECT coalesce(json_agg(row_to_json(x)), '[]') FROM {s}.{n} x)" for n in names) + ");"
+    rc, out, err = psql(sql, db)
+    if rc != 0:
+        raise RuntimeError(err)
+    return json.loads(out)
+
+
+def pk_of(table, row):
+    if table == "events":
+        return (row["event_id"],)
+    if table == "agents":
+        return (row["agent_id"],)
+    return (row["a"], row["b"]) if "a" in row and "b" in row and "id" not in row else (row["id"],)
+
+
+def oracle(s, tables, held, other_kind, before, subject):
+    """Which rows reference S (and how), computed from the data alone."""
+    by_name = {t.name: t for t in tables}
+    rows = {t.name: {pk_of(t.name, r): r for r in before[t.name]} for t in tables}
+    # for each row: the set of (root id) it reaches, and whether every path to S
+    # passes a SET NULL foreign key
+    memo = {}
+
+    def reaches(tname, key):
+        """{root_id: only_through_set_null} for every root row this row reaches."""
+        if (tname, key) in memo:
+            return memo[(tname, key)]
+        memo[(tname, key)] = {}
+        if tname == "root":
+            res = {key[0]: False}
+        else:
+            res = {}
+            t = by_name[tname]
+            r = rows[tname][key]
+            for p, fcols, action, nullable in t.fks:
+                vals = tuple(r[c] for c in fcols)
+                if any(v is None for v in vals):
+                    continue
+                for rid, via_null in reaches(p.name, vals).items():
+                    v = via_null or action == "SET NULL"
+                    res[rid] = min(res.get(rid, True), v) if rid in res else v
+        memo[(tname, key)] = res
+        return res
+
+    info = {}
+    agents_of = {}
+    if other_kind:
+        for a in before["agents"]:
+            agents_of.setdefault(a["root_id"], []).append(a["agent_id"])
+    for t in tables:
+        for key in rows[t.name]:
+            info[(t.name, key)] = reaches(t.name, key)
+    return info
+
+
+def check(seed, db, verbose):
+    s, tables, held, other_kind, ddl, data, subject = generate(seed)
+    script = "\n".join(ddl + data)
+    repro = (f"-- seed {seed}: subject {subject}\nSET client_min_messages = warning;\n{script}\n"
+             f"SELECT gdpr_erase('{s}', '{subject}', 'fuzz');\n")
+    rc, out, err = psql("SET client_min_messages = warning;\n" + script, db)
+    if rc != 0:
+        return [f"setup failed: {err.strip()}"], repro
+    failures = []
+    try:
+        before = snapshot(s, tables, other_kind, db)
+        # rollback
+        rc, out, err = psql(f"BEGIN; SELECT gdpr_erase('{s}', '{subject}', 'fuzz'); ROLLBACK;", db)
+        if rc != 0:
+            failures.append(f"erase failed: {err.strip().splitlines()[0] if err.strip() else err}")
+            return failures, repro
+        if snapshot(s, tables, other_kind, db) != before:
+            failures.append("rollback: data changed")
+        rc, exported, err = psql(f"SELECT gdpr_export('{s}', '{subject}') -> 'data';", db)
+        if rc != 0:
+            return [f"export failed: {err.strip()}"], repro
+        exported = json.loads(exported)
+        rc, report, err = psql(f"SELECT gdpr_erase('{s}', '{subject}', 'fuzz');", db)
+        if rc != 0:
+            return [f"erase failed: {err.strip().splitlines()[0]}"], repro
+        after = snapshot(s, tables, other_kind, db)
+    except (RuntimeError, json.JSONDecodeError) as e:
+        return [f"harness: {e}"], repro
+
+    info = oracle(s, tables, held, other_kind, before, subject)
+    other_agents = {a["agent_id"] for a in before.get("agents", [])}
+    names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
+    for name in names:
+        b = {pk_of(name, r): r for r in before[name]}
+        a = {pk_of(name, r): r for r in after[name]}
+        exp_keys = set()
+        for r in exported.get(f"{s}.{name}", []):
+            exp_keys.add(pk_of(name, r))
+        for key, row in b.items():
+            gone = key not in a
+            changed = not gone and a[key] != row
+            if name == "events":
+                if row["sid"] == subject and not gone:
+                    failures.append(f"linked: events {key} still carries the subject's id")
+                if row["sid"] != subject and (gone or changed):
+                    failures.append(f"others: events {key} of subject {row['sid']} was {'deleted' if gone else 'changed'}")
+                if (gone or changed) and key not in exp_keys:
+                    failures.append(f"export: events {key} was erased but not exported")
+                continue
+            if name == "agents":
+                if gone:
+                    failures.append(f"shared: agents {key}, another kind's subject, was deleted")
+                continue
+            reach = info[(name, key)]
+            if subject not in reach:
+                if gone or changed:
+                    failures.append(f"others: {name} {key} does not reference the subject but was "
+                                    f"{'deleted' if gone else 'changed'}")
+                continue
+            # another subject's row only through a path with no SET NULL link:
+            # that subject's own erasure would detach, not take, the rest
+            others_alive = [r for r, via_null in reach.items() if r != subject and not via_null]
+            if name == "root" and other_kind and any(x["root_id"] == subject for x in before["agents"]):
+                others_alive.append("agent")
+            if (gone or changed) and key not in exp_keys:
+                failures.append(f"export: {name} {key} was {'deleted' if gone else 'changed'} but not in the export")
+            is_held = held is not None and name == held.name and row.get("dated") is not None and \
+                row["dated"] >= held_cutoff(db)
+            if others_alive and name != "root":
+                if gone:
+                    failures.append(f"shared: {name} {key} also references {others_alive} but was deleted")
+                continue
+            if reach[subject] and name != "root":
+                if gone:
+                    failures.append(f"detached: {name} {key} references the subject only through "
+                                    f"SET NULL but was deleted")
+                continue
+            if is_held:
+                continue
+            if not gone and a[key].get("note") is not None:
+                failures.append(f"nothing left: {name} {key} belongs to the subject alone and kept its "
+                                f"tagged value")
+    if verbose:
+        print(f"seed {seed}: {len(tables)} tables, subject {subject}, report {report.strip()}")
+    return failures, repro
+
+
+_cutoff = None
+
+
+def held_cutoff(db):
+    global _cutoff
+    if _cutoff is None:
+        _cutoff = psql("SELECT (now() - interval '7 years')::date;", db)[1].strip()
+    return _cutoff
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="1-20")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--db", default=os.environ.get("PGDATABASE", "postgres"))
+    args = ap.parse_args()
+    lo, _, hi = args.seeds.partition("-")
+    seeds = range(int(lo), int(hi or lo) + 1)
+    failed = 0
+    for seed in seeds:
+        failures, repro = check(seed, args.db, args.verbose)
+        if failures:
+            failed += 1
+            print(f"seed {seed}: FAILED")
+            for f in sorted(set(failures)):
+                print(f"  {f}")
+            print("  reproduce with:")
+            print("\n".join("    " + line for line in repro.splitlines()))
+    print(f"erase fuzz: {len(seeds)} generated schemas, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
