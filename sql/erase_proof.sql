@@ -183,6 +183,15 @@ SELECT person_id, name FROM ep.people ORDER BY 1;
 SELECT gdpr_erase('person', '2', 'request 14') -> 'tables' AS tables;
 SELECT count(*) AS blocks_left FROM ep.blocks;
 
+-- section: a link checks the column's type against the subject id's
+CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);
+SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_ids')$$);
+SELECT test.error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'meta')$$);
+SELECT test.error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_code')$$);
+-- the data map points at a column that looks like a reference but is none
+SELECT unnest(warnings) AS warning FROM gdpr_data_map('person') WHERE table_name = 'ep.people';
+SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
+
 -- clean up
 DROP SCHEMA ep CASCADE;
 DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

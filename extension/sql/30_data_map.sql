@@ -322,6 +322,10 @@ COMMENT ON FUNCTION @extschema@.gdpr_tag(regclass, name, text, text) IS
 CREATE FUNCTION gdpr._link(rel regclass, kind text, column_name name)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  link_type text;
+  root_type text;
+  comparable boolean;
 BEGIN
   PERFORM gdpr._require(rel, 'table');
   PERFORM gdpr._require(column_name, 'column name');
@@ -331,6 +335,25 @@ BEGIN
   -- the subject's id: it takes the rights over the kind's root table too.
   PERFORM gdpr._require_mappable((gdpr._require_kind(kind)).root_table);
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
+  -- The linked column is compared with the subject id as the root id
+  -- column's type: it must hold that type (or a domain over it).
+  SELECT format_type(lb.oid, NULL), format_type(rb.oid, NULL), lb.typcategory = rb.typcategory AND lb.typcategory <> 'A'
+    INTO link_type, root_type, comparable
+    FROM pg_attribute la JOIN pg_type lt ON lt.oid = la.atttypid
+         JOIN pg_type lb ON lb.oid = coalesce(nullif(lt.typbasetype, 0), lt.oid),
+         gdpr.subject_kind k JOIN pg_attribute ra ON ra.attrelid = k.root_table AND ra.attname = k.id_column
+         JOIN pg_type rt ON rt.oid = ra.atttypid
+         JOIN pg_type rb ON rb.oid = coalesce(nullif(rt.typbasetype, 0), rt.oid)
+   WHERE la.attrelid = rel AND la.attname = column_name AND k.kind = _link.kind;
+  IF NOT comparable THEN
+    RAISE EXCEPTION 'column % of % is of type %, but subjects of kind "%" are identified by %',
+                    column_name, rel, link_type, kind, root_type
+      USING ERRCODE = 'datatype_mismatch',
+            DETAIL = CASE WHEN link_type LIKE '%[]' OR link_type IN ('json', 'jsonb')
+                          THEN 'Ids inside arrays or documents cannot be linked: erasure could not remove one id from them.'
+                          ELSE 'A link compares the column with the subject id.' END,
+            HINT = format('Link a column of type %s, or add one (e.g. a join table with one id per row).', root_type);
+  END IF;
   INSERT INTO gdpr.subject_link AS l (link_table, link_column, kind, mapped_by)
   VALUES (rel, column_name, kind, gdpr._actor())
   ON CONFLICT ON CONSTRAINT subject_link_pkey DO UPDATE SET mapped_by = excluded.mapped_by;

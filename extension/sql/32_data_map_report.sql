@@ -83,6 +83,26 @@ BEGIN
           FROM gdpr._column_labels(t.rel) l
          WHERE l.category IN ('personal', 'sensitive') AND NOT l.encrypted ORDER BY l.attnum);
     END IF;
+    -- at the root: columns elsewhere that look like a reference to it but
+    -- are neither a foreign key nor a link (same name and type as the id),
+    -- and arrays or documents that may hold ids
+    IF t.depth = 0 THEN
+      w := w || ARRAY(
+        SELECT format('column %s.%s looks like a %s id (same name and type) but has no foreign key and no link: link it with gdpr_link() or add a foreign key',
+                      a.attrelid::regclass, a.attname, gdpr_data_map.kind)
+          FROM gdpr.subject_kind k
+          JOIN pg_attribute ra ON ra.attrelid = k.root_table AND ra.attname = k.id_column
+          JOIN pg_attribute a ON a.attname IN (k.id_column, k.kind || '_id') AND a.atttypid = ra.atttypid
+                             AND a.attnum > 0 AND NOT a.attisdropped AND a.attrelid <> k.root_table
+          JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'gdpr')
+                                                     AND n.nspname !~ '^pg_(toast|temp)'
+         WHERE k.kind = gdpr_data_map.kind
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = a.attrelid AND f.contype = 'f'
+                              AND a.attnum = ANY (f.conkey))
+           AND NOT EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table = a.attrelid AND l.link_column = a.attname)
+         ORDER BY 1);
+    END IF;
     -- a table its owner has not mapped: erased as its foreign key says, never exported or rectified
     IF NOT gdpr._covered(kind, t.rel) THEN
       w := w || format('table is owned by %s, who has not mapped it: erase deletes or detaches its rows as its foreign key says, but export and rectify leave it out until its owner tags it',
