@@ -168,6 +168,17 @@ SELECT gdpr_erase('patient', '1', 'request 12') -> 'tables' AS tables;
 SELECT visit_id, gdpr_decrypt(notes, 'ep.visits.notes') AS notes FROM ep.visits ORDER BY 1;
 SELECT kind, hold_table, row_key FROM gdpr.hold_release WHERE kind IN ('patient', 'clinician') ORDER BY 1, 3;
 
+-- section: when a hold ends, gdpr_release_holds erases the row and shreds the hold key with the last one
+SELECT test.error_of($$SELECT gdpr_release_holds(0)$$);
+SELECT gdpr_release_holds(10) AS nothing_due;
+UPDATE gdpr.hold_release SET release_at = now() - interval '1 day' WHERE kind IN ('patient', 'clinician');
+SELECT gdpr_release_holds(1) AS first_batch;
+SELECT gdpr_release_holds(10) AS second_batch;
+SELECT count(*) AS visits_left FROM ep.visits;
+SELECT kind, released_at IS NOT NULL AS released FROM gdpr.hold_release WHERE kind IN ('patient', 'clinician') ORDER BY 1;
+SELECT count(*) AS live_hold_keys FROM gdpr.subject_key
+ WHERE subject_kind IN ('patient', 'clinician') AND key_class = 'hold' AND wrapped_key IS NOT NULL;
+
 -- section: a block between two users (two NOT NULL references) stays while either user is there
 CREATE TABLE ep.people (person_id int PRIMARY KEY, name text);
 CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int NOT NULL REFERENCES ep.people,

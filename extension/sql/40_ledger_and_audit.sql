@@ -52,6 +52,7 @@ CREATE TABLE gdpr.hold_release (
   row_key      jsonb NOT NULL,
   release_at   timestamptz NOT NULL,
   released_at  timestamptz,
+  hold_key_id  bigint,  -- the subject's hold key, shredded when its last held row is released
   -- per subject: a held row reached from two subjects is held for each
   PRIMARY KEY (subject_hash, hold_table, row_key)
 );

@@ -171,6 +171,12 @@ BEGIN
   END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
    WHERE h.subject_hash = hash AND h.released_at IS NULL;
+  -- the hold key goes when the last held row is released (gdpr_release_holds)
+  UPDATE gdpr.hold_release h
+     SET hold_key_id = (SELECT sk.key_id FROM gdpr.subject_key sk
+                         WHERE sk.subject_kind = _erase_subject.kind AND sk.subject_id = _erase_subject.subject_id
+                           AND sk.key_class = 'hold')
+   WHERE h.subject_hash = hash AND h.released_at IS NULL AND h.hold_key_id IS NULL;
   shredded := gdpr._shred_keys(kind, subject_id, held_until IS NOT NULL);
   INSERT INTO gdpr.tombstone AS t (subject_hash, kind, request_id) VALUES (hash, kind, request_id)
   ON CONFLICT (subject_hash) DO NOTHING;
@@ -192,6 +198,82 @@ CREATE FUNCTION @extschema@.gdpr_erase(kind text, subject_id text, reason text)
   RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_erase(text, text, text) IS
   'Erases a subject in one transaction: deletes, detaches or anonymizes its rows, keeps held rows, shreds its keys, leaves a tombstone';
+
+-- ---- end of legal holds ---------------------------------------------------------
+
+-- Releases up to max_rows held rows whose hold has ended, oldest first: the
+-- row is deleted (as its table's owner), or, where other rows still refer
+-- to it, its tagged columns are anonymized; a row still held for another
+-- subject stays as it is. When a subject's last held row is released, its
+-- hold key is shredded, and what was sealed under it becomes noise. One
+-- batch per call, so that a scheduler (the sidecar, pg_cron) keeps each
+-- transaction short.
+CREATE FUNCTION gdpr._release_holds(max_rows integer) RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r record;
+  pk name[];
+  match text;
+  anon text;
+  released integer := 0;
+  deleted integer := 0;
+  anonymized integer := 0;
+  kept integer := 0;
+  keys_shredded integer := 0;
+  n bigint;
+  report jsonb;
+BEGIN
+  PERFORM gdpr._require(max_rows, 'batch size');
+  IF max_rows <= 0 THEN
+    RAISE EXCEPTION 'batch size must be positive'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'For example gdpr_release_holds(1000).';
+  END IF;
+  FOR r IN SELECT h.* FROM gdpr.hold_release h
+            WHERE h.released_at IS NULL AND h.release_at <= now()
+            ORDER BY h.release_at LIMIT max_rows FOR UPDATE SKIP LOCKED LOOP
+    IF to_regclass(r.hold_table::text) IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM gdpr.hold_release o
+                        WHERE o.hold_table = r.hold_table AND o.row_key = r.row_key
+                          AND o.subject_hash <> r.subject_hash AND o.released_at IS NULL) THEN
+      pk := gdpr._primary_key(r.hold_table);
+      match := (SELECT string_agg(format('t0.%I = ($2 ->> %L)::%s', c, c, (gdpr._column_types(r.hold_table, ARRAY[c]))[1]), ' AND ')
+                  FROM unnest(pk) c);
+      BEGIN
+        n := gdpr._owner_exec(r.hold_table, format('DELETE FROM %s t0 WHERE %s', r.hold_table, match), NULL, r.row_key);
+        deleted := deleted + n;
+      EXCEPTION WHEN foreign_key_violation OR restrict_violation THEN
+        anon := gdpr._anonymize_set(r.hold_table);
+        IF anon IS NOT NULL THEN
+          n := gdpr._owner_exec(r.hold_table, format('UPDATE %s t0 SET %s WHERE %s', r.hold_table, anon, match), NULL, r.row_key);
+          anonymized := anonymized + n;
+        END IF;
+      END;
+    ELSE
+      kept := kept + 1;
+    END IF;
+    UPDATE gdpr.hold_release h SET released_at = now()
+     WHERE h.subject_hash = r.subject_hash AND h.hold_table = r.hold_table AND h.row_key = r.row_key;
+    released := released + 1;
+    IF r.hold_key_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM gdpr.hold_release h WHERE h.subject_hash = r.subject_hash AND h.released_at IS NULL) THEN
+      UPDATE gdpr.subject_key sk SET wrapped_key = NULL, kek_version = NULL, shredded_at = now()
+       WHERE sk.key_id = r.hold_key_id AND sk.shredded_at IS NULL;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      keys_shredded := keys_shredded + n;
+    END IF;
+  END LOOP;
+  report := jsonb_build_object('released', released, 'deleted', deleted, 'anonymized', anonymized,
+                               'still_held_for_others', kept, 'hold_keys_shredded', keys_shredded);
+  IF released > 0 THEN
+    PERFORM gdpr._audit('release_holds', NULL, NULL, NULL, report);
+  END IF;
+  RETURN report;
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_release_holds(max_rows integer DEFAULT 1000)
+  RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_release_holds(integer) IS
+  'Releases one batch of held rows whose legal hold has ended: deletes or anonymizes them, shreds hold keys no longer needed';
 
 -- ---- access and portability --------------------------------------------------
 
