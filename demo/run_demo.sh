@@ -95,6 +95,32 @@ step "The evidence: the ledger and the append-only audit log (subjects as keyed 
 SELECT audit_id, action, acting_role, left(encode(subject_hash, 'hex'), 12) || '…' AS subject FROM gdpr.audit_log ORDER BY audit_id;"
 step "Nobody can rewrite it" "DELETE FROM gdpr.audit_log;"
 
+chapter "Least privilege"
+say "The DPO holds gdpr_admin and owns no table. Only a table's owner may map it; whatever pg_gdpr runs on a table runs as that table's owner, with search_path pinned, the way PostgreSQL runs VACUUM."
+setup "A DPO role; page views now belong to their own role, whose trigger would like to be superuser" \
+"CREATE ROLE crm_dpo LOGIN;
+GRANT gdpr_admin TO crm_dpo;
+CREATE ROLE crm_owner;
+GRANT gdpr_app TO crm_owner;
+CREATE TABLE public.trigger_log (ran_as name, dpo_became_superuser boolean);
+CREATE FUNCTION public.sneaky() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+  BEGIN EXECUTE 'ALTER ROLE crm_dpo SUPERUSER'; EXCEPTION WHEN insufficient_privilege THEN NULL; END;
+  INSERT INTO public.trigger_log VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = 'crm_dpo'));
+  RETURN OLD;
+END \$\$;
+ALTER TABLE page_views OWNER TO crm_owner;
+ALTER TABLE trigger_log OWNER TO crm_owner;
+ALTER FUNCTION sneaky() OWNER TO crm_owner;
+CREATE TRIGGER sneaky BEFORE DELETE ON page_views FOR EACH ROW EXECUTE FUNCTION sneaky();"
+step "The DPO cannot map a system catalog, nor a table it does not own" \
+"SET ROLE crm_dpo; SELECT gdpr_register_subject('acct', 'pg_catalog.pg_authid', 'rolname');"
+step "The DPO erases Ada: the owner's trigger ran as the owner, not as the DPO, and gained nothing" \
+"SET ROLE crm_dpo; SELECT gdpr_erase('user', '10', 'request 2') -> 'tables' AS erased;
+RESET ROLE; SELECT * FROM trigger_log;"
+step "Internal functions answer to nobody: the audit log's actor cannot be forged" \
+"SET ROLE crm_dpo; SELECT gdpr._shred_key('user', '20');"
+
 chapter "Master key rotation"
 say "The operator adds version 2 to the key file and reloads; rotation re-wraps the data keys without touching a single row of data."
 KEYS=$CLUSTER_DIR/keys/master_v12.keys
