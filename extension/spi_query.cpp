@@ -8,6 +8,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
@@ -63,7 +64,11 @@ std::vector<SqlRow> spi_run(SpiStatement& statement, const std::vector<SqlText>&
   }
 
   rc = guarded([&] {
-    Snapshot snapshot = mode == SnapshotMode::kLatest ? GetLatestSnapshot() : InvalidSnapshot;
+    // A parallel query may not take new snapshots, in the leader or in a
+    // worker: there the key is read with the query's own snapshot. A shred
+    // committed after the query started is still seen by the next query.
+    Snapshot snapshot = mode == SnapshotMode::kLatest && !IsInParallelMode() ? GetLatestSnapshot()
+                                                                             : InvalidSnapshot;
     return SPI_execute_snapshot(static_cast<SPIPlanPtr>(statement.plan), values, nulls,
                                 snapshot, InvalidSnapshot, false, true, 0);
   });

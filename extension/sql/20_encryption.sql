@@ -14,14 +14,16 @@ CREATE FUNCTION @extschema@.gdpr_encrypt(kind text, subject_id text, plaintext b
 COMMENT ON FUNCTION @extschema@.gdpr_encrypt(text, text, bytea, text) IS
   'Encrypts bytea with the data key of subject (kind, subject_id), AES-256-GCM, bound to context';
 
+-- Parallel safe: workers read keys with the query's snapshot, so large
+-- decrypting scans run in parallel.
 CREATE FUNCTION @extschema@.gdpr_decrypt(ciphertext bytea, context text)
-  RETURNS text LANGUAGE c VOLATILE PARALLEL RESTRICTED
+  RETURNS text LANGUAGE c VOLATILE PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'gdpr_decrypt_text';
 COMMENT ON FUNCTION @extschema@.gdpr_decrypt(bytea, text) IS
   'Decrypts a text value; NULL if its subject was erased (error with pg_gdpr.strict_decrypt)';
 
 CREATE FUNCTION @extschema@.gdpr_decrypt_bytea(ciphertext bytea, context text)
-  RETURNS bytea LANGUAGE c VOLATILE PARALLEL RESTRICTED
+  RETURNS bytea LANGUAGE c VOLATILE PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'gdpr_decrypt_bytea';
 COMMENT ON FUNCTION @extschema@.gdpr_decrypt_bytea(bytea, text) IS
   'Decrypts a value to bytea; NULL if its subject was erased (error with pg_gdpr.strict_decrypt)';
