@@ -49,6 +49,15 @@ void check_subject(const text* kind, const text* subject_id) {
   }
 }
 
+// The context binds a ciphertext to where it belongs; an empty one binds
+// it to nothing.
+void check_context(const text* context) {
+  if (VARSIZE_ANY_EXHDR(context) == 0) {
+    throw GdprError(gdpr::sqlstate::kInvalidParameterValue, "context must not be empty", {},
+                    "Pass where the value is stored, for example 'crm.contacts.email'.");
+  }
+}
+
 std::size_t checked_sealed_size(std::size_t plaintext_size) {
   const std::size_t total = VARHDRSZ + gdpr::ValueCipher::sealed_size(plaintext_size);
   if (total > MaxAllocSize) {
@@ -68,6 +77,7 @@ Datum encrypt_body(FunctionCallInfo fcinfo, gdpr::PayloadType type) {
   varlena* plaintext = PG_GETARG_VARLENA_PP(2);
   text* context = PG_GETARG_TEXT_PP(3);
   check_subject(kind, subject_id);
+  check_context(context);
   const std::size_t size = VARSIZE_ANY_EXHDR(plaintext);
   const std::size_t total = checked_sealed_size(size);
   bytea* result = static_cast<bytea*>(palloc(total));
@@ -99,6 +109,7 @@ Datum decrypt_body(FunctionCallInfo fcinfo, bool as_text) {
   if (PG_ARGISNULL(0)) PG_RETURN_NULL();
   bytea* ciphertext = PG_GETARG_BYTEA_PP(0);
   text* context = PG_GETARG_TEXT_PP(1);
+  check_context(context);
   const gdpr::CiphertextView view = gdpr::parse_ciphertext(
       reinterpret_cast<const std::uint8_t*>(VARDATA_ANY(ciphertext)),
       VARSIZE_ANY_EXHDR(ciphertext));

@@ -9,6 +9,9 @@ SELECT test.error_of($$SELECT gdpr_encrypt('user', '1', 'x', NULL)$$);
 SELECT test.error_of($$SELECT gdpr_encrypt('', '1', 'x', 'c')$$);
 SELECT test.error_of($$SELECT gdpr_encrypt('user', '', 'x', 'c')$$);
 SELECT test.error_of($$SELECT gdpr_decrypt(ct, NULL) FROM sample$$);
+SELECT * FROM test.full_error_of($$SELECT gdpr_encrypt('user', '1', 'x', '')$$);
+SELECT test.error_of($$SELECT gdpr_encrypt('user', '1', '\x00'::bytea, '')$$);
+SELECT test.error_of($$SELECT gdpr_decrypt(ct, '') FROM sample$$);
 
 -- section: wrong context
 SELECT * FROM test.full_error_of($$SELECT gdpr_decrypt(ct, 'crm.users.phone') FROM sample$$);
