@@ -13,6 +13,8 @@ extern "C" {
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/array.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 }
 
 #include "pg_boundary.h"
@@ -48,5 +50,9 @@ GDPR_SQL_FUNCTION(gdpr_subject_key_changed) {
                           "gdpr._subject_key_changed() must be called as a trigger");
   }
   gdpr::key_events::keys_changed();
+  // Sent at commit and WAL-logged with it: every session, standbys
+  // included, drops its cached keys (see key_events::relation_invalidated).
+  const Oid key_table = RelationGetRelid(reinterpret_cast<TriggerData*>(fcinfo->context)->tg_relation);
+  gdpr::pg::guarded([key_table] { CacheInvalidateRelcacheByRelid(key_table); });
   return PointerGetDatum(nullptr);
 }

@@ -72,10 +72,16 @@ bool g_rotated_in_xact = false;
 
 KeyStore* g_store = nullptr;
 
+// The key table this session read keys from, and whether an invalidation
+// for it arrived since: set from a relcache callback, so plain data only.
+Oid g_key_table = InvalidOid;
+bool g_key_table_invalidated = false;
+
 Oid key_table_owner() {
   return pg::guarded([]() -> Oid {
     Oid schema = get_namespace_oid("gdpr", true);
     Oid table = OidIsValid(schema) ? get_relname_relid("subject_key", schema) : InvalidOid;
+    g_key_table = table;
     if (!OidIsValid(table)) return InvalidOid;
     HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(table));
     if (!HeapTupleIsValid(tuple)) return InvalidOid;
@@ -166,6 +172,12 @@ void KeyStore::sync_with_server() {
                     "Sessions share the news of shredded keys through shared memory.",
                     "Add pg_gdpr to shared_preload_libraries in postgresql.conf and restart "
                     "the server.");
+  }
+  if (g_key_table_invalidated) {
+    // A shred committed (here, on the primary, or replayed on this standby),
+    // or the key table was dropped and created anew: no cached key stays.
+    g_key_table_invalidated = false;
+    cache_.clear();
   }
   const std::uint64_t key_epoch = shared::key_epoch();
   if (key_epoch != seen_key_epoch_) {
@@ -388,6 +400,12 @@ void at_abort() noexcept {
   // must not hand them out again, or new data would use a key that is lost.
   if ((g_created_in_xact || g_shred_in_xact) && g_store != nullptr) g_store->forget_cached_keys();
   g_created_in_xact = g_shred_in_xact = g_rotated_in_xact = false;
+}
+
+void relation_invalidated(unsigned int relid) noexcept {
+  if (relid == InvalidOid || (OidIsValid(g_key_table) && relid == g_key_table)) {
+    g_key_table_invalidated = true;
+  }
 }
 
 }  // namespace key_events

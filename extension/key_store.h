@@ -82,6 +82,10 @@ bool shred_pending() noexcept;       // a commit would have to tell other sessio
 void at_commit() noexcept;
 void at_subtransaction_abort() noexcept;
 void at_abort() noexcept;
+// A relcache invalidation arrived for relid (InvalidOid: all relations).
+// Shreds and DROP EXTENSION send one for gdpr.subject_key at commit; it is
+// WAL-logged, so sessions on hot standbys hear it when the commit replays.
+void relation_invalidated(unsigned int relid) noexcept;
 }  // namespace key_events
 
 }  // namespace gdpr

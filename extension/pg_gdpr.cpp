@@ -12,6 +12,7 @@ extern "C" {
 #include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/inval.h"
 
 PG_MODULE_MAGIC;
 
@@ -47,6 +48,8 @@ void on_transaction_event(XactEvent event, void*) {
   }
 }
 
+void on_relcache_invalidation(Datum, Oid relid) { gdpr::key_events::relation_invalidated(relid); }
+
 void on_subtransaction_event(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
   if (event == SUBXACT_EVENT_ABORT_SUB) gdpr::key_events::at_subtransaction_abort();
 }
@@ -59,4 +62,5 @@ void _PG_init(void) {
   if (process_shared_preload_libraries_in_progress) gdpr::shared::request_at_preload();
   RegisterXactCallback(on_transaction_event, nullptr);
   RegisterSubXactCallback(on_subtransaction_event, nullptr);
+  CacheRegisterRelcacheCallback(on_relcache_invalidation, (Datum)0);
 }
