@@ -179,6 +179,22 @@ SELECT kind, released_at IS NOT NULL AS released FROM gdpr.hold_release WHERE ki
 SELECT count(*) AS live_hold_keys FROM gdpr.subject_key
  WHERE subject_kind IN ('patient', 'clinician') AND key_class = 'hold' AND wrapped_key IS NOT NULL;
 
+-- section: a root row with a SET NULL key to another kind's subject is erased, not kept as shared
+CREATE TABLE ep.doctors (doctor_id int PRIMARY KEY, name text);
+CREATE TABLE ep.clients (client_id int PRIMARY KEY, name text, doctor_id int REFERENCES ep.doctors ON DELETE SET NULL);
+SELECT gdpr_register_subject('client', 'ep.clients', 'client_id');
+SELECT gdpr_register_subject('doctor', 'ep.doctors', 'doctor_id');
+SELECT gdpr_tag('ep.clients', 'name', 'personal');
+INSERT INTO ep.doctors VALUES (1, 'Dr House');
+INSERT INTO ep.clients VALUES (52, 'Pat', 1), (53, 'Sam', 1);
+SELECT gdpr_erase('client', '52', 'request 15') -> 'tables' AS tables;
+SELECT client_id, name, doctor_id FROM ep.clients ORDER BY 1;
+-- erasing the doctor detaches the client that remains
+SELECT gdpr_erase('doctor', '1', 'request 16') -> 'tables' AS tables;
+SELECT client_id, name, doctor_id FROM ep.clients ORDER BY 1;
+-- a reason of blanks is no reason
+SELECT test.error_of($$SELECT gdpr_erase('client', '53', '   ')$$);
+
 -- section: a block between two users (two NOT NULL references) stays while either user is there
 CREATE TABLE ep.people (person_id int PRIMARY KEY, name text);
 CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int NOT NULL REFERENCES ep.people,
@@ -205,6 +221,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

@@ -234,7 +234,9 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
                  ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
             FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
-           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0) f
+           -- a SET NULL key to another kind's subject does not make the row
+           -- that subject's: its erasure detaches it
+           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0 AND c.confdeltype NOT IN ('n', 'd')) f
   UNION ALL
   SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column, NULL
     FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind <> k.kind
@@ -614,7 +616,13 @@ BEGIN
                      JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
              ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                      JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols,
-             NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
+             -- the columns a reference is cleared by: those ON DELETE SET NULL (cols) names
+             ARRAY(SELECT a.attname FROM unnest(CASE WHEN cardinality(c.confdelsetcols) > 0 THEN c.confdelsetcols
+                                                     ELSE c.conkey END) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS clear_cols,
+             NOT EXISTS (SELECT 1 FROM unnest(CASE WHEN cardinality(c.confdelsetcols) > 0 THEN c.confdelsetcols
+                                                   ELSE c.conkey END) u(n)
+                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                           WHERE a.attnotnull) AS nullable
         FROM pg_constraint c
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
@@ -636,8 +644,8 @@ BEGIN
         steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_cleared',
           'mode', 'exec', 'sql', format(
           'UPDATE %s r SET (%s) = ROW(%s) WHERE %s',
-          f.child, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(f.cols) c),
-          (SELECT string_agg('NULL', ', ') FROM unnest(f.cols) c),
+          f.child, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(f.clear_cols) c),
+          (SELECT string_agg('NULL', ', ') FROM unnest(f.clear_cols) c),
           gdpr._in_keyset('r', f.child, f.cols, ks)));
       END IF;
     END LOOP;

@@ -86,7 +86,7 @@ DECLARE
   report jsonb;
 BEGIN
   PERFORM gdpr._require(reason, 'reason');
-  IF reason = '' THEN
+  IF btrim(reason) = '' THEN
     RAISE EXCEPTION 'an erasure needs a reason'
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the request or the rule, e.g. ''request 42''.';
   END IF;

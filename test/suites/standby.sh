@@ -20,7 +20,7 @@ stop_standby() {
 }
 trap 'stop_standby; cluster_stop' EXIT
 
-q -d postgres -c "DROP DATABASE IF EXISTS standby_test" -c "CREATE DATABASE standby_test" >/dev/null
+q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS standby_test" -c "CREATE DATABASE standby_test" >/dev/null
 q -d standby_test -c "CREATE EXTENSION pg_gdpr" \
   -c "CREATE TABLE vault (id text PRIMARY KEY, secret bytea)" \
   -c "INSERT INTO vault VALUES ('sb-1', gdpr_encrypt('user', 'sb-1', 'first secret', 'vault.secret')),
@@ -78,6 +78,7 @@ got=$(q -h "$STANDBY_DIR" -p "$STANDBY_PORT" -d standby_test \
         -c "SELECT coalesce(gdpr_decrypt(secret, 'vault.secret'), '<erased>') FROM vault WHERE id = 'sb-1'")
 [ "$got" = "<erased>" ] || fail "a new standby session decrypts an erased subject: '$got'"
 printf '\\q\n' >&"${STANDBY_SESSION[1]}"
+wait "$STANDBY_SESSION_PID" 2>/dev/null
 
 # DROP / CREATE EXTENSION under a live session: it must not keep encrypting
 # under a key that no row holds any more.
