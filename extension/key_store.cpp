@@ -39,6 +39,10 @@ pg::SpiStatement select_by_subject{
     " FROM gdpr.subject_key WHERE subject_kind OPERATOR(pg_catalog.=) $1"
     " AND subject_id OPERATOR(pg_catalog.=) $2 AND key_class OPERATOR(pg_catalog.=) $3",
     3};
+// The id as the kind's root id column writes it ('050' is user 50), so that
+// every spelling of a subject's id names the same key; ids of kinds not
+// registered in the data map are taken as they are.
+pg::SpiStatement canonical_id{"SELECT gdpr._canonical_subject_id($1, $2)", 2};
 pg::SpiStatement next_key_id{
     "SELECT pg_catalog.nextval('gdpr.subject_key_key_id_seq'::pg_catalog.regclass)"
     "::pg_catalog.text",
@@ -274,8 +278,14 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
 
   if (hit == nullptr) {
     const std::string kind_s(kind, kind_size);
-    const std::string id_s(subject_id, subject_id_size);
     AsKeyTableOwner as_owner;
+    // Only on a cache miss: the per-value path never pays for it.
+    const auto canonical = pg::spi_run(canonical_id, {kind_s, std::string(subject_id, subject_id_size)},
+                                       pg::SnapshotMode::kTransaction);
+    if (canonical.empty() || !canonical.front()[0]) {
+      throw GdprError(sqlstate::kInternalError, "could not read the canonical form of a subject id");
+    }
+    const std::string id_s = *canonical.front()[0];
     auto rows = pg::spi_run(select_by_subject, {kind_s, id_s, std::string(key_class)},
                             pg::SnapshotMode::kLatest);
     if (rows.empty()) {

@@ -104,6 +104,20 @@ SELECT gdpr_tag('ep.accounts', 'country', 'personal');
 SELECT table_name, warnings FROM gdpr_data_map('account') WHERE table_name = 'ep.accounts';
 SELECT gdpr_tag('ep.accounts', 'country', 'customer');
 
+-- section: gdpr_encrypt and gdpr_shred_key take the id in any spelling as the same subject
+INSERT INTO ep.members VALUES (51, '(5,1)');
+CREATE TABLE ep.member_mail AS SELECT gdpr_encrypt('member', '051', 'fiftyone@example.com', 'ep.mail') AS mail;
+SELECT gdpr_decrypt(mail, 'ep.mail') AS readable FROM ep.member_mail;
+SELECT subject_id FROM gdpr.subject_key WHERE subject_kind = 'member' ORDER BY 1;
+SELECT gdpr_shred_key('member', '0051') AS shredded;
+SELECT gdpr_decrypt(mail, 'ep.mail') IS NULL AS erased FROM ep.member_mail;
+SELECT test.error_of($$SELECT gdpr_encrypt('member', '+51', 'again', 'ep.mail')$$);
+SELECT test.error_of($$SELECT gdpr_encrypt('member', 'fifty', 'x', 'ep.mail')$$);
+-- kinds outside the data map keep their ids as given
+SELECT gdpr_decrypt(gdpr_encrypt('unmapped', '007', 'x', 'c'), 'c') AS unmapped;
+SELECT subject_id FROM gdpr.subject_key WHERE subject_kind = 'unmapped';
+DELETE FROM gdpr.subject_key WHERE subject_kind = 'unmapped';
+
 -- section: ids that do not parse, empty kind, empty reason
 SELECT test.error_of($$SELECT gdpr_erase('member', 'one', 'x')$$);
 SELECT test.error_of($$SELECT gdpr_erase('', '1', 'x')$$);

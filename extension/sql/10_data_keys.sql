@@ -58,7 +58,9 @@ BEGIN
             HINT = 'Pass the kind and id of the subject whose keys are to be shredded.';
   END IF;
   -- A shredded main key is kept even if the subject never had one, so that
-  -- nothing can be encrypted for the erased subject afterwards.
+  -- nothing can be encrypted for the erased subject afterwards, in any
+  -- spelling of its id.
+  subject_id := gdpr._canonical_subject_id(kind, subject_id);
   shredded := gdpr._shred_keys(kind, subject_id, false);
   PERFORM gdpr._audit('shred_keys', kind, gdpr.subject_hash(kind, subject_id), NULL,
                       jsonb_build_object('keys_shredded', shredded));

@@ -62,6 +62,21 @@ BEGIN
 END
 $fn$;
 
+-- The canonical id for the key store (C++, on a key-cache miss): through
+-- the root id column's type when the kind is registered, else as given.
+CREATE FUNCTION gdpr._canonical_subject_id(kind text, subject_id text) RETURNS text
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k gdpr.subject_kind;
+BEGIN
+  SELECT * INTO k FROM gdpr.subject_kind s WHERE s.kind = _canonical_subject_id.kind;
+  IF NOT FOUND THEN
+    RETURN subject_id;
+  END IF;
+  RETURN gdpr._canonical_id(k, subject_id);
+END
+$fn$;
+
 -- ---- erasure ------------------------------------------------------------------
 
 CREATE FUNCTION gdpr._erase_subject(kind text, subject_id text, reason text, request_id bigint)
