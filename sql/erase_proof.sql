@@ -209,6 +209,15 @@ SELECT client_id, name, doctor_id FROM ep.clients ORDER BY 1;
 -- a reason of blanks is no reason
 SELECT test.error_of($$SELECT gdpr_erase('client', '53', '   ')$$);
 
+-- section: rows of others whose reference to the subject erase clears are in the export
+CREATE TABLE ep.shoppers (shopper_id int PRIMARY KEY, name text, referred_by int REFERENCES ep.shoppers);
+SELECT gdpr_register_subject('shopper', 'ep.shoppers', 'shopper_id');
+SELECT gdpr_tag('ep.shoppers', 'name', 'personal');
+INSERT INTO ep.shoppers VALUES (1, 'Alice', NULL), (2, 'Bob', 1), (3, 'Carol', 1);
+SELECT gdpr_export('shopper', '1') -> 'data' AS data;
+SELECT gdpr_erase('shopper', '1', 'request 17') -> 'tables' AS tables;
+SELECT * FROM ep.shoppers ORDER BY 1;
+
 -- section: a block between two users (two NOT NULL references) stays while either user is there
 CREATE TABLE ep.people (person_id int PRIMARY KEY, name text);
 CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int NOT NULL REFERENCES ep.people,
@@ -235,6 +244,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

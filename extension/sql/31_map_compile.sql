@@ -647,6 +647,13 @@ BEGIN
           f.child, (SELECT string_agg(quote_ident(c), ', ') FROM unnest(f.clear_cols) c),
           (SELECT string_agg('NULL', ', ') FROM unnest(f.clear_cols) c),
           gdpr._in_keyset('r', f.child, f.cols, ks)));
+        -- what erase changes there, export shows: the row's key and its
+        -- reference to the subject (the rest of the row is someone else's)
+        exports := exports || jsonb_build_object('table', format('%s (references to the subject)', f.child),
+          'rel', f.child::oid, 'references', true, 'encrypted', '{}'::jsonb, 'sql', format(
+          'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s r WHERE %s) x',
+          (SELECT string_agg(format('r.%I', c), ', ') FROM (SELECT DISTINCT c FROM unnest(gdpr._primary_key(f.child) || f.cols) c) u),
+          f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
       END IF;
     END LOOP;
 

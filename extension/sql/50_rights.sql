@@ -345,8 +345,10 @@ BEGIN
                      WHERE sk.subject_kind = kind AND sk.subject_id = _export_subject.subject_id);
   uncovered := gdpr._uncovered_tables(plan);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.export_steps) s LOOP
-    CONTINUE WHEN (step->>'rel')::oid::regclass = ANY (uncovered);
+    CONTINUE WHEN (step->>'rel')::oid::regclass = ANY (uncovered)
+               OR (step ? 'references' AND NOT gdpr._covered(kind, (step->>'rel')::oid));
     found_rows := gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys);
+    CONTINUE WHEN step ? 'references' AND found_rows = '[]';
     IF step->'encrypted' <> '{}' THEN
       found_rows := (SELECT coalesce(jsonb_agg(r.value || (SELECT coalesce(jsonb_object_agg(c.key, gdpr._decrypted_json(r.value->>c.key, c.value, own_keys)), '{}')
                                                              FROM jsonb_each_text(step->'encrypted') c WHERE r.value ? c.key)
