@@ -56,3 +56,15 @@ GDPR_SQL_FUNCTION(gdpr_subject_key_changed) {
   gdpr::pg::guarded([key_table] { CacheInvalidateRelcacheByRelid(key_table); });
   return PointerGetDatum(nullptr);
 }
+
+// AFTER ... FOR EACH STATEMENT on gdpr.subject_kind: sessions read the id
+// types of the registered kinds again (the canonical ids of gdpr_encrypt).
+GDPR_SQL_FUNCTION(gdpr_subject_kind_changed) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) {
+    throw gdpr::GdprError(gdpr::sqlstate::kObjectNotInPrerequisiteState,
+                          "gdpr._subject_kind_changed() must be called as a trigger");
+  }
+  const Oid kind_table = RelationGetRelid(reinterpret_cast<TriggerData*>(fcinfo->context)->tg_relation);
+  gdpr::pg::guarded([kind_table] { CacheInvalidateRelcacheByRelid(kind_table); });
+  return PointerGetDatum(nullptr);
+}

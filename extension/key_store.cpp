@@ -15,6 +15,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -39,10 +40,11 @@ pg::SpiStatement select_by_subject{
     " FROM gdpr.subject_key WHERE subject_kind OPERATOR(pg_catalog.=) $1"
     " AND subject_id OPERATOR(pg_catalog.=) $2 AND key_class OPERATOR(pg_catalog.=) $3",
     3};
-// The id as the kind's root id column writes it ('050' is user 50), so that
-// every spelling of a subject's id names the same key; ids of kinds not
-// registered in the data map are taken as they are.
-pg::SpiStatement canonical_id{"SELECT gdpr._canonical_subject_id($1, $2)", 2};
+pg::SpiStatement kind_types{
+    "SELECT k.kind, a.atttypid::pg_catalog.text FROM gdpr.subject_kind k"
+    " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.root_table"
+    " AND a.attname OPERATOR(pg_catalog.=) k.id_column",
+    0};
 pg::SpiStatement next_key_id{
     "SELECT pg_catalog.nextval('gdpr.subject_key_key_id_seq'::pg_catalog.regclass)"
     "::pg_catalog.text",
@@ -80,6 +82,10 @@ KeyStore* g_store = nullptr;
 // for it arrived since: set from a relcache callback, so plain data only.
 Oid g_key_table = InvalidOid;
 bool g_key_table_invalidated = false;
+// The same for gdpr.subject_kind, whose changes a statement trigger
+// announces: the kinds' id types are read again.
+Oid g_kind_table = InvalidOid;
+bool g_kind_table_invalidated = false;
 
 Oid key_table_owner() {
   return pg::guarded([]() -> Oid {
@@ -177,6 +183,10 @@ void KeyStore::sync_with_server() {
                     "Add pg_gdpr to shared_preload_libraries in postgresql.conf and restart "
                     "the server.");
   }
+  if (g_kind_table_invalidated) {
+    g_kind_table_invalidated = false;
+    kind_types_loaded_ = false;
+  }
   if (g_key_table_invalidated) {
     // A shred committed (here, on the primary, or replayed on this standby),
     // or the key table was dropped and created anew: no cached key stays.
@@ -267,6 +277,43 @@ AesGcmKey* KeyStore::by_id(std::uint64_t key_id) {
   return cache_.insert(key_id, std::move(subject), std::move(key)).key.get();
 }
 
+std::string KeyStore::canonical_id(const std::string& kind, const char* id, std::size_t id_size) {
+  if (!kind_types_loaded_) {
+    std::unordered_map<std::string, unsigned int> loaded;
+    {
+      AsKeyTableOwner as_owner;
+      for (const auto& row : pg::spi_run(kind_types, {}, pg::SnapshotMode::kTransaction)) {
+        if (row[0] && row[1]) loaded.emplace(*row[0], static_cast<unsigned int>(std::stoul(*row[1])));
+      }
+    }
+    g_kind_table = pg::guarded([]() -> Oid {
+      Oid schema = get_namespace_oid("gdpr", true);
+      return OidIsValid(schema) ? get_relname_relid("subject_kind", schema) : InvalidOid;
+    });
+    kind_types_ = std::move(loaded);
+    kind_types_loaded_ = true;
+  }
+  const auto found = kind_types_.find(kind);
+  if (found == kind_types_.end()) return std::string(id, id_size);
+  const Oid type = found->second;
+  // Through the base type of a domain: its input and output functions are
+  // built-in or a superuser's C code, while a domain's checks could be
+  // anyone's code, and this also runs inside pg_gdpr's own erase.
+  const std::string raw(id, id_size);
+  char* canonical = pg::guarded([type, &raw]() -> char* {
+    Oid input, ioparam, output;
+    bool varlena;
+    const Oid base = getBaseType(type);
+    getTypeInputInfo(base, &input, &ioparam);
+    getTypeOutputInfo(base, &output, &varlena);
+    Datum value = OidInputFunctionCall(input, const_cast<char*>(raw.c_str()), ioparam, -1);
+    return OidOutputFunctionCall(output, value);
+  });
+  std::string result(canonical);
+  pg::guarded([canonical] { pfree(canonical); });
+  return result;
+}
+
 SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
                                  const char* subject_id, std::size_t subject_id_size,
                                  const char* key_class) {
@@ -278,14 +325,9 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
 
   if (hit == nullptr) {
     const std::string kind_s(kind, kind_size);
-    AsKeyTableOwner as_owner;
     // Only on a cache miss: the per-value path never pays for it.
-    const auto canonical = pg::spi_run(canonical_id, {kind_s, std::string(subject_id, subject_id_size)},
-                                       pg::SnapshotMode::kTransaction);
-    if (canonical.empty() || !canonical.front()[0]) {
-      throw GdprError(sqlstate::kInternalError, "could not read the canonical form of a subject id");
-    }
-    const std::string id_s = *canonical.front()[0];
+    const std::string id_s = canonical_id(kind_s, subject_id, subject_id_size);
+    AsKeyTableOwner as_owner;
     auto rows = pg::spi_run(select_by_subject, {kind_s, id_s, std::string(key_class)},
                             pg::SnapshotMode::kLatest);
     if (rows.empty()) {
@@ -415,6 +457,9 @@ void at_abort() noexcept {
 void relation_invalidated(unsigned int relid) noexcept {
   if (relid == InvalidOid || (OidIsValid(g_key_table) && relid == g_key_table)) {
     g_key_table_invalidated = true;
+  }
+  if (relid == InvalidOid || (OidIsValid(g_kind_table) && relid == g_kind_table)) {
+    g_kind_table_invalidated = true;
   }
 }
 

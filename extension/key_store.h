@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,10 @@ class KeyStore {
   void reload_ring();
   std::unique_ptr<AesGcmKey> unwrap(std::uint64_t key_id, std::uint32_t version,
                                     const std::string& wrapped_hex);
+  // The id as the kind's root id column writes it ('050' is user 50), read
+  // with that type's input and output functions as the caller; ids of kinds
+  // not in the data map are returned as given.
+  std::string canonical_id(const std::string& kind, const char* id, std::size_t id_size);
 
   KeyCache cache_;
   ValueCipher cipher_;
@@ -71,6 +76,10 @@ class KeyStore {
   std::uint64_t seen_key_epoch_ = 0;
   std::uint64_t seen_ring_epoch_ = 0;
   std::string subject_scratch_;
+  // kind -> type of its root id column (0: not registered); reloaded when
+  // gdpr.subject_kind changes (a relcache invalidation, see below).
+  std::unordered_map<std::string, unsigned int> kind_types_;
+  bool kind_types_loaded_ = false;
 };
 
 // Transaction bookkeeping, driven by the transaction callbacks.

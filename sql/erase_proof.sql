@@ -117,6 +117,13 @@ SELECT test.error_of($$SELECT gdpr_encrypt('member', 'fifty', 'x', 'ep.mail')$$)
 SELECT gdpr_decrypt(gdpr_encrypt('unmapped', '007', 'x', 'c'), 'c') AS unmapped;
 SELECT subject_id FROM gdpr.subject_key WHERE subject_kind = 'unmapped';
 DELETE FROM gdpr.subject_key WHERE subject_kind = 'unmapped';
+-- a kind registered while the session runs is seen at once
+CREATE TABLE ep.late (late_id int PRIMARY KEY);
+SELECT length(gdpr_encrypt('late', '07', 'before', 'c')) > 0 AS before_registering;
+SELECT gdpr_register_subject('late', 'ep.late', 'late_id');
+SELECT length(gdpr_encrypt('late', '007', 'after', 'c')) > 0 AS after_registering;
+SELECT subject_id FROM gdpr.subject_key WHERE subject_kind = 'late' ORDER BY 1;
+DELETE FROM gdpr.subject_key WHERE subject_kind = 'late';
 
 -- section: ids that do not parse, empty kind, empty reason
 SELECT test.error_of($$SELECT gdpr_erase('member', 'one', 'x')$$);

@@ -51,6 +51,13 @@ CREATE TABLE gdpr.map_cache (
 );
 
 SELECT pg_catalog.pg_extension_config_dump('gdpr.subject_kind', '');
+
+-- Sessions keep the id type of each kind (gdpr_encrypt's canonical ids):
+-- a change tells them, through a relcache invalidation, to read it again.
+CREATE FUNCTION gdpr._subject_kind_changed() RETURNS trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_subject_kind_changed';
+CREATE TRIGGER subject_kind_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON gdpr.subject_kind
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._subject_kind_changed();
 SELECT pg_catalog.pg_extension_config_dump('gdpr.subject_link', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.legal_hold', '');
 REVOKE ALL ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.map_cache FROM PUBLIC;
