@@ -225,6 +225,21 @@ SELECT gdpr_export('shopper', '1') -> 'data' AS data;
 SELECT gdpr_erase('shopper', '1', 'request 17') -> 'tables' AS tables;
 SELECT * FROM ep.shoppers ORDER BY 1;
 
+-- section: a row shared through a message of an erased author goes with its last living subject
+CREATE TABLE ep.chat_users (user_id int PRIMARY KEY, name text);
+CREATE TABLE ep.chat_msgs (msg_id int PRIMARY KEY, sender_id int NOT NULL REFERENCES ep.chat_users, body text);
+CREATE TABLE ep.reactions (msg_id int REFERENCES ep.chat_msgs ON DELETE CASCADE,
+                           user_id int REFERENCES ep.chat_users ON DELETE CASCADE, PRIMARY KEY (msg_id, user_id));
+SELECT gdpr_register_subject('chatter', 'ep.chat_users', 'user_id');
+SELECT gdpr_tag('ep.chat_users', 'name', 'personal');
+SELECT gdpr_tag('ep.chat_msgs', 'body', 'personal');
+INSERT INTO ep.chat_users VALUES (1, 'Alice'), (2, 'Bob');
+INSERT INTO ep.chat_msgs VALUES (10, 1, 'hi');
+INSERT INTO ep.reactions VALUES (10, 2);
+SELECT gdpr_erase('chatter', '1', 'request 18') -> 'tables' AS alice;
+SELECT gdpr_erase('chatter', '2', 'request 19') -> 'tables' AS bob;
+SELECT (SELECT count(*) FROM ep.reactions) AS reactions, (SELECT count(*) FROM ep.chat_users WHERE user_id = 2) AS bob_left;
+
 -- section: a block between two users (two NOT NULL references) stays while either user is there
 CREATE TABLE ep.people (person_id int PRIMARY KEY, name text);
 CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int NOT NULL REFERENCES ep.people,
@@ -251,6 +266,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

@@ -508,19 +508,29 @@ BEGIN
                'SELECT pg_catalog.to_jsonb(COALESCE(pg_catalog.array_agg(DISTINCT t0.%1$I::pg_catalog.text) FILTER (WHERE t0.%1$I IS NOT NULL), ''{}'')) FROM %2$s t0 WHERE %3$s',
                p.ref_col, t.rel, pred)))
         FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE p.ref_col IS NOT NULL), '[]');
-    -- which rows the subject's rows refer to through an edge are orphans:
-    -- the owner of this table lists them, the parent's owner checks them
+    -- which rows the subject's rows refer to through an edge belong to no
+    -- living subject: the owner of this table lists them, the parent's
+    -- owner reports each one's ties (ids of subjects it names directly,
+    -- and whether it hangs off anything else), and pg_gdpr keeps those
+    -- whose direct subjects are all erased and that hang off nothing else
     collect := collect || coalesce((
       SELECT jsonb_agg(jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'orphans',
                'name', gdpr._orphan_set(p.via), 'parent', (p.via).parent::oid,
                'sql', format('SELECT pg_catalog.jsonb_build_object(''candidates'', %s) FROM %s t0 WHERE %s',
                              gdpr._keyset_tuples('t0', (p.via).cols, 'NOT ' || gdpr._edge_predicate(k, p.via, 't0')),
                              t.rel, pred),
-               'check_sql', format('SELECT %s FROM %s t0 WHERE %s AND %s',
-                             gdpr._keyset_tuples('t0', (p.via).parent_cols), (p.via).parent,
-                             gdpr._in_keyset('t0', (p.via).parent, (p.via).parent_cols, 'candidates'),
-                             coalesce((SELECT string_agg(format('NOT ((%s) IS NOT NULL)', gdpr._qualified('t0', x.cols)), ' AND ')
-                                         FROM unnest(edges) x WHERE x.rel = (p.via).parent AND x.edge <> 'root'), 'true'))))
+               'check_sql', format(
+                 'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(%s), '
+                 'pg_catalog.jsonb_build_array(%s), %s)), ''[]''::pg_catalog.jsonb) FROM %s t0 WHERE %s',
+                 (SELECT string_agg(format('t0.%I::pg_catalog.text', c), ', ') FROM unnest((p.via).parent_cols) c),
+                 coalesce((SELECT string_agg(format('t0.%I::pg_catalog.text', x.cols[1]), ', ')
+                             FROM unnest(edges) x
+                            WHERE x.rel = (p.via).parent AND x.edge <> 'root' AND gdpr._edge_is_direct(k, x)), ''),
+                 coalesce((SELECT string_agg(format('((%s) IS NOT NULL)', gdpr._qualified('t0', x.cols)), ' OR ')
+                             FROM unnest(edges) x
+                            WHERE x.rel = (p.via).parent AND x.edge <> 'root' AND NOT gdpr._edge_is_direct(k, x)), 'false'),
+                 (p.via).parent,
+                 gdpr._in_keyset('t0', (p.via).parent, (p.via).parent_cols, 'candidates'))))
         FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE (p.via).rel IS NOT NULL), '[]');
     -- rows shared with someone else are not the subject's alone: what hangs
     -- off them is not followed
@@ -755,8 +765,15 @@ DECLARE
 BEGIN
   FOR step IN SELECT s FROM jsonb_array_elements(plan.collect_steps) s LOOP
     IF step->>'mode' = 'orphans' THEN
-      keys := keys || jsonb_build_object(step->>'name', gdpr._owner_query((step->>'parent')::oid, step->>'check_sql', subject_id,
-        keys || gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys)));
+      keys := keys || jsonb_build_object(step->>'name', (
+        SELECT coalesce(jsonb_agg(r.value -> 0), '[]')
+          FROM jsonb_array_elements(gdpr._owner_query((step->>'parent')::oid, step->>'check_sql', subject_id,
+                 keys || gdpr._owner_query((step->>'rel')::oid, step->>'sql', subject_id, keys))) r
+         WHERE NOT (r.value ->> 2)::boolean
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(r.value -> 1) d(id)
+                            WHERE d.id IS NOT NULL
+                              AND NOT EXISTS (SELECT 1 FROM gdpr.tombstone ts
+                                               WHERE ts.subject_hash = gdpr.subject_hash(plan.kind, d.id)))));
     ELSIF step->>'mode' = 'erased' THEN
       -- the owner lists the ids; pg_gdpr keeps those with a tombstone
       keys := keys || jsonb_build_object(step->>'name', (
