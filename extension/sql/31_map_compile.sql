@@ -687,10 +687,14 @@ BEGIN
     -- the erase's own check, afterwards: of this table, only held rows may
     -- remain, and rows kept because others reference them once nothing
     -- tagged of the subject is left in them
+    -- (it also counts the rows kept because they belong to someone else
+    -- too, for the report)
     checks := checks || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'sql', format(
-      'SELECT pg_catalog.to_jsonb(count(*)) FROM %s t0 WHERE %s AND NOT %s AND %s%s', t.rel, pred, held,
+      'SELECT pg_catalog.jsonb_build_object(''left'', count(*) FILTER (WHERE NOT %2$s AND %3$s AND NOT %4$s), '
+      '''shared'', count(*) FILTER (WHERE NOT %2$s AND %4$s)) FROM %1$s t0 WHERE %5$s',
+      t.rel, held,
       CASE WHEN unreferenced = '' THEN 'true' ELSE coalesce(gdpr._anonymize_pending(t.rel), 'false') END,
-      CASE WHEN sharing IS NULL THEN '' ELSE ' AND NOT ' || sharing END));
+      coalesce(sharing, 'false'), pred));
   END LOOP;
 
   -- Rules that rewrite DELETE or UPDATE on a table erase writes to would

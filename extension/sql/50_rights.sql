@@ -93,6 +93,7 @@ DECLARE
   rekeyed jsonb;
   tables jsonb := '{}';
   touched bigint := 0;
+  kept_shared jsonb;
   own_keys bigint[];
   root_found boolean;
   left_behind text[];
@@ -173,11 +174,11 @@ BEGIN
   -- The erase checks its own result, triggers and cascades included: of
   -- the subject, only held rows and anonymized rows others reference stay.
   keys := gdpr._collect_keys(plan, subject_id);
-  left_behind := ARRAY(
-    SELECT format('%s: %s rows', c.value->>'table', r.n)
-      FROM jsonb_array_elements(plan.check_steps) c,
-           LATERAL (SELECT (gdpr._owner_query((c.value->>'rel')::oid, c.value->>'sql', subject_id, keys))::bigint AS n) r
-     WHERE r.n > 0);
+  SELECT coalesce(array_agg(format('%s: %s rows', c.value->>'table', r.n ->> 'left')) FILTER (WHERE (r.n ->> 'left')::bigint > 0), '{}'),
+         coalesce(jsonb_object_agg(c.value->>'table', (r.n ->> 'shared')::bigint) FILTER (WHERE (r.n ->> 'shared')::bigint > 0), '{}')
+    INTO left_behind, kept_shared
+    FROM jsonb_array_elements(plan.check_steps) c,
+         LATERAL (SELECT gdpr._owner_query((c.value->>'rel')::oid, c.value->>'sql', subject_id, keys) AS n) r;
   IF cardinality(left_behind) > 0 THEN
     RAISE EXCEPTION 'erasure of a subject of kind "%" left data of it behind', kind
       USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -197,6 +198,12 @@ BEGIN
   ON CONFLICT (subject_hash) DO NOTHING;
   -- Requests keep their keyed hash, not the id.
   UPDATE gdpr.request q SET subject_id = NULL WHERE q.subject_hash = hash AND q.subject_id IS NOT NULL;
+  -- rows kept because they belong to someone else too, still naming the
+  -- subject where their reference could not be set to NULL
+  FOR step IN SELECT jsonb_build_object('table', e.key, 'n', e.value) FROM jsonb_each(kept_shared) e LOOP
+    tables := jsonb_set(tables, ARRAY[step->>'table'],
+                        coalesce(tables->(step->>'table'), '{}') || jsonb_build_object('kept_shared', step->'n'));
+  END LOOP;
   report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason, 'found', true,
                                'tables', tables, 'keys_shredded', shredded, 'held_until', held_until);
   PERFORM gdpr._audit('erase', kind, hash, request_id, report);
