@@ -14,6 +14,23 @@ CREATE TYPE gdpr.map_edge AS (
   cols name[], parent_cols name[], col_types text[], nullable boolean, on_delete "char",
   detach_cols name[]);
 
+-- The edge a foreign key makes from rel (at depth) to parent.
+CREATE FUNCTION gdpr._fk_edge(rel regclass, depth integer, parent regclass, f pg_catalog.pg_constraint)
+  RETURNS gdpr.map_edge LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT ROW(rel, depth, 'fk', parent, f.conname,
+             ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
+             ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i),
+             NULL,
+             NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n
+                          WHERE a.attnotnull),
+             f.confdeltype,
+             ARRAY(SELECT a.attname FROM unnest(CASE WHEN f.confdeltype IN ('n', 'd') AND cardinality(f.confdelsetcols) > 0
+                                                     THEN f.confdelsetcols ELSE f.conkey END) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i))::gdpr.map_edge
+$fn$;
+
 CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   WITH k AS (SELECT * FROM gdpr._require_kind(kind)),
@@ -32,18 +49,7 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
          ARRAY[l.link_column]
     FROM t JOIN gdpr.subject_link l ON l.link_table = t.rel AND l.kind = _map_edges.kind
   UNION ALL
-  SELECT t.rel, t.depth, 'fk', p.rel, f.conname,
-         ARRAY(SELECT c.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
-                 JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n ORDER BY u.i),
-         ARRAY(SELECT c.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
-                 JOIN col c ON c.attrelid = f.confrelid AND c.attnum = u.n ORDER BY u.i),
-         NULL,
-         NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n
-                      WHERE c.attnotnull),
-         f.confdeltype,
-         ARRAY(SELECT c.attname FROM unnest(CASE WHEN f.confdeltype IN ('n', 'd') AND cardinality(f.confdelsetcols) > 0
-                                                 THEN f.confdelsetcols ELSE f.conkey END) WITH ORDINALITY u(n, i)
-                 JOIN col c ON c.attrelid = f.conrelid AND c.attnum = u.n ORDER BY u.i)
+  SELECT (gdpr._fk_edge(t.rel, t.depth, p.rel, f)).*
     FROM t
     JOIN pg_constraint f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
@@ -90,18 +96,7 @@ CREATE FUNCTION gdpr._edges(kind text) RETURNS gdpr.map_edge[]
   SELECT ARRAY(
     SELECT m FROM walk
     UNION ALL
-    SELECT ROW(c.rel, c.depth, 'fk', p.rel, f.conname,
-               ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
-                       JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
-               ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
-                       JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i),
-               NULL,
-               NOT EXISTS (SELECT 1 FROM unnest(f.conkey) u(n) JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n
-                            WHERE a.attnotnull),
-               f.confdeltype,
-               ARRAY(SELECT a.attname FROM unnest(CASE WHEN f.confdeltype IN ('n', 'd') AND cardinality(f.confdelsetcols) > 0
-                                                       THEN f.confdelsetcols ELSE f.conkey END) WITH ORDINALITY u(n, i)
-                       JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i))::gdpr.map_edge
+    SELECT gdpr._fk_edge(c.rel, c.depth, p.rel, f)
       FROM tabs c
       JOIN pg_constraint f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
       JOIN tabs p ON p.rel = f.confrelid AND p.i < c.i AND p.owning AND p.rel <> c.rel

@@ -51,18 +51,19 @@ wait_for_replay() {
   return 1
 }
 
-# A session kept open: send SQL, read one line back.
-coproc STANDBY_SESSION { "$PG_BINDIR/psql" -X -At -h "$STANDBY_DIR" -p "$STANDBY_PORT" -d standby_test 2>&1; }
-ask_standby() {
-  local line
-  printf '%s\n\\echo __end__\n' "$1" >&"${STANDBY_SESSION[1]}"
-  REPLY_LINES=()
-  while IFS= read -r -t 30 line <&"${STANDBY_SESSION[0]}"; do
+# A session kept open (a psql coprocess whose input and output descriptors
+# are $1 and $2): send SQL, read what it printed back.
+ask_session() {
+  local to=$1 from=$2 line reply=()
+  printf '%s\n\\echo __end__\n' "$3" >&"$to"
+  while IFS= read -r -t 30 line <&"$from"; do
     [ "$line" = __end__ ] && break
-    REPLY_LINES+=("$line")
+    reply+=("$line")
   done
-  printf '%s' "${REPLY_LINES[*]:-}"
+  printf '%s' "${reply[*]:-}"
 }
+coproc STANDBY_SESSION { "$PG_BINDIR/psql" -X -At -h "$STANDBY_DIR" -p "$STANDBY_PORT" -d standby_test 2>&1; }
+ask_standby() { ask_session "${STANDBY_SESSION[1]}" "${STANDBY_SESSION[0]}" "$1"; }
 
 wait_for_replay
 got=$(ask_standby "SELECT gdpr_decrypt(secret, 'vault.secret') FROM vault WHERE id = 'sb-1';")
@@ -83,16 +84,7 @@ wait "$STANDBY_SESSION_PID" 2>/dev/null
 # DROP / CREATE EXTENSION under a live session: it must not keep encrypting
 # under a key that no row holds any more.
 coproc PRIMARY_SESSION { "$PG_BINDIR/psql" -X -At -d standby_test 2>&1; }
-ask_primary() {
-  local line
-  printf '%s\n\\echo __end__\n' "$1" >&"${PRIMARY_SESSION[1]}"
-  REPLY_LINES=()
-  while IFS= read -r -t 30 line <&"${PRIMARY_SESSION[0]}"; do
-    [ "$line" = __end__ ] && break
-    REPLY_LINES+=("$line")
-  done
-  printf '%s' "${REPLY_LINES[*]:-}"
-}
+ask_primary() { ask_session "${PRIMARY_SESSION[1]}" "${PRIMARY_SESSION[0]}" "$1"; }
 ask_primary "SELECT length(gdpr_encrypt('user', 'sb-3', 'cached', 'vault.secret')) > 0;" >/dev/null
 q -d standby_test -c "DROP TABLE vault" -c "DROP EXTENSION pg_gdpr" -c "CREATE EXTENSION pg_gdpr" >/dev/null
 ask_primary "CREATE TABLE vault2 AS SELECT gdpr_encrypt('user', 'sb-3', 'after re-creation', 'vault.secret') AS secret;" >/dev/null
