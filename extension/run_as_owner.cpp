@@ -120,6 +120,9 @@ SPIPlanPtr cached_plan(const char* sql) {
   SPIPlanPtr plan = SPI_prepare(sql, 2, types);
   if (plan == nullptr) elog(ERROR, "pg_gdpr: preparing a statement failed: %s", SPI_result_code_string(SPI_result));
   SPI_keepplan(plan);
+  // Everything that can fail happens before the entry is touched: an error
+  // must not leave an entry with a dangling text or plan.
+  char* kept_sql = MemoryContextStrdup(TopMemoryContext, sql);
   if (found) {  // a hash collision: the newer statement takes the slot
     SPI_freeplan(entry->plan);
     pfree(entry->sql);
@@ -127,7 +130,7 @@ SPIPlanPtr cached_plan(const char* sql) {
     entry = static_cast<CachedPlan*>(hash_search(g_plans, &hash, HASH_ENTER, nullptr));
     g_plan_count++;
   }
-  entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+  entry->sql = kept_sql;
   entry->plan = plan;
   return plan;
 }
