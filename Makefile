@@ -11,6 +11,7 @@ PG_CONFIG ?= pg_config
 CXX ?= g++
 BUILD := build
 STRICT := -std=c++17 -O2 -g -Wall -Wextra -Werror
+include ipsec_mb.mk
 
 SIDECAR_SOURCES := $(sort $(wildcard sidecar/*.cpp))
 # Extension sources that never include PostgreSQL headers: the unit tests
@@ -34,8 +35,8 @@ $(BUILD)/pg_gdpr_sidecar: $(SIDECAR_SOURCES) $(wildcard sidecar/*.h)
 
 $(BUILD)/unit_tests: $(UNIT_SOURCES) $(PLAIN_SOURCES) $(wildcard extension/*.h)
 	@mkdir -p $(BUILD)
-	$(CXX) $(STRICT) -Iextension -o $@ $(UNIT_SOURCES) $(PLAIN_SOURCES) \
-	  -lgtest -lgtest_main -lpthread -lcrypto
+	$(CXX) $(STRICT) $(IPSEC_MB_CPPFLAGS) -Iextension -o $@ $(UNIT_SOURCES) $(PLAIN_SOURCES) \
+	  -lgtest -lgtest_main -lpthread -lcrypto $(IPSEC_MB_LIBS)
 
 install: all
 	$(MAKE) -f pgxs.mk PG_CONFIG=$(PG_CONFIG) install

@@ -10,9 +10,10 @@ DATA_built = extension/pg_gdpr--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard extension/pg_gdpr--*--*.sql))
 
 # Server headers as system headers: our strict warnings apply to our code only.
-PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+include ipsec_mb.mk
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) $(IPSEC_MB_CPPFLAGS)
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-register
-SHLIB_LINK += -lcrypto -lstdc++
+SHLIB_LINK += -lcrypto $(IPSEC_MB_LIBS) -lstdc++
 
 # No LLVM bitcode: JIT inlining gains nothing for these functions, and the
 # clang bitcode rule would not get our C++17 flags.

@@ -137,8 +137,15 @@ CachedKey& KeyCache::insert(std::uint64_t key_id, std::string subject,
                             std::unique_ptr<AesGcmKey> key) {
   erase(key_id);
   if (size_ >= capacity_) evict_oldest(std::max<std::size_t>(1, capacity_ / 4));
-  auto* entry = new CachedKey{key_id, std::move(subject), 0, std::move(key), ++clock_};
+  auto* entry = new CachedKey;
+  entry->key_id = key_id;
+  entry->last_used = ++clock_;
+  entry->subject = std::move(subject);
   entry->subject_hash = subject_hash(entry->subject.data(), entry->subject.size());
+  if (key) {
+    entry->cipher = std::move(*key);  // wipes the source
+    entry->key = &entry->cipher;
+  }
   by_id_.put(id_slot_key(key_id), entry);
   // A (vanishingly rare) hash collision just replaces the older entry's
   // subject mapping: its next lookup by subject misses and reloads.

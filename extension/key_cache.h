@@ -4,10 +4,12 @@
 // "shredded"), so reading erased data stays cheap.
 //
 // This is on the per-row path, so it avoids pointer chasing: two flat
-// open-addressing tables (by key id, by a 64-bit hash of the subject) and a
-// use stamp per entry instead of a linked LRU list. When full, the least
-// recently used quarter is evicted at once, which keeps eviction amortised
-// O(1) per insert.
+// open-addressing tables (by key id, by a 64-bit hash of the subject) whose
+// slots point straight at an entry, an entry that holds its key's whole
+// cipher state (no further pointer: see CachedKey), and a use stamp per
+// entry instead of a linked LRU list. When full, the least recently used
+// quarter is evicted at once, which keeps eviction amortised O(1) per
+// insert. An evicted or cleared entry's key material is wiped.
 #pragma once
 
 #ifdef POSTGRES_H
@@ -24,12 +26,17 @@
 
 namespace gdpr {
 
-struct CachedKey {
+// One cached key. A lookup reads the first cache line only (id, use stamp,
+// subject, the key pointer); the cipher state follows in the same block of
+// memory, from the second line on (AesGcmKey is cache-line aligned).
+struct alignas(64) CachedKey {
   std::uint64_t key_id = 0;
-  std::string subject;              // KeyCache::subject_key() of the owner
-  std::uint64_t subject_hash = 0;
-  std::unique_ptr<AesGcmKey> key;   // null once the key is shredded
   std::uint64_t last_used = 0;
+  std::uint64_t subject_hash = 0;
+  AesGcmKey* key = nullptr;  // &cipher, or null once the key is shredded
+  std::string subject;       // KeyCache::subject_key() of the owner
+  AesGcmKey cipher;
+
   bool shredded() const noexcept { return key == nullptr; }
 };
 
@@ -47,6 +54,7 @@ class KeyCache {
   CachedKey* find(std::uint64_t key_id);
   CachedKey* find_subject(const std::string& subject);
 
+  // Takes the key's state into the entry (key null: a shredded key).
   CachedKey& insert(std::uint64_t key_id, std::string subject,
                     std::unique_ptr<AesGcmKey> key);
   void erase(std::uint64_t key_id);

@@ -73,3 +73,39 @@ TEST(KeyCache, ShreddedEntriesAndClear) {
   EXPECT_EQ(cache.find(5), nullptr);
   EXPECT_EQ(cache.size(), 0u);
 }
+
+// What a lookup reads (id, use stamp, subject, key pointer) shares the
+// entry's first cache line; the cipher state starts on the next one.
+TEST(KeyCache, LookupFieldsShareTheFirstCacheLine) {
+  KeyCache cache(4);
+  CachedKey& entry = cache.insert(3, KeyCache::subject_key("user", "1234", "main"), a_key());
+  const auto base = reinterpret_cast<std::uintptr_t>(&entry);
+  EXPECT_EQ(base % 64, 0u);
+  auto offset = [base](const void* field) { return reinterpret_cast<std::uintptr_t>(field) - base; };
+  EXPECT_LT(offset(&entry.key_id), 64u);
+  EXPECT_LT(offset(&entry.last_used), 64u);
+  EXPECT_LT(offset(&entry.key), 64u);
+  EXPECT_LE(offset(&entry.subject) + sizeof entry.subject, 64u);
+  EXPECT_EQ(offset(&entry.cipher), 64u);
+  EXPECT_EQ(entry.key, &entry.cipher);
+  EXPECT_LE(sizeof(CachedKey), 64u + 64u + gdpr::ipsec_mb::kKeyStateSize);
+}
+
+TEST(KeyCache, TakesTheKeyStateIntoTheEntry) {
+  for (auto implementation : gdpr_test::implementations()) {
+    SCOPED_TRACE(gdpr_test::name_of(implementation));
+    KeyCache cache(4);
+    auto key = std::make_unique<gdpr::AesGcmKey>(gdpr_test::key_of(9), implementation);
+    gdpr::AesGcmKey* given = key.get();
+    CachedKey& entry = cache.insert(1, KeyCache::subject_key("u", "1", "main"), std::move(key));
+    ASSERT_NE(entry.key, nullptr);
+    EXPECT_NE(entry.key, given);
+    EXPECT_EQ(entry.key->implementation(), implementation);
+    // Sealed by the cached key, opened by a fresh one of the same bytes.
+    gdpr::AesGcmKey fresh(gdpr_test::key_of(9), implementation);
+    std::uint8_t nonce[12] = {7}, plain[5] = {1, 2, 3, 4, 5}, out[5], tag[16], back[5];
+    entry.key->seal(nonce, nullptr, 0, plain, sizeof plain, out, tag);
+    ASSERT_TRUE(fresh.open(nonce, nullptr, 0, out, sizeof out, back, tag));
+    EXPECT_EQ(0, std::memcmp(back, plain, sizeof plain));
+  }
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aes_gcm_key.h"
 #include "gdpr_error.h"
 #include "secure_bytes.h"
 
@@ -24,6 +25,18 @@ inline gdpr::SecureBytes key_of(std::uint8_t fill) {
   gdpr::SecureBytes key(32);
   for (std::size_t i = 0; i < 32; ++i) key.data()[i] = static_cast<std::uint8_t>(fill + i);
   return key;
+}
+
+// Every AES-GCM implementation this build and processor can run: OpenSSL
+// always, ipsec-mb where it is built in and usable.
+inline std::vector<gdpr::CipherImplementation> implementations() {
+  std::vector<gdpr::CipherImplementation> all{gdpr::CipherImplementation::kOpenSsl};
+  if (gdpr::ipsec_mb::available()) all.push_back(gdpr::CipherImplementation::kIpsecMb);
+  return all;
+}
+
+inline const char* name_of(gdpr::CipherImplementation implementation) {
+  return implementation == gdpr::CipherImplementation::kIpsecMb ? "IpsecMb" : "OpenSsl";
 }
 
 // Runs fn, expects a GdprError with this SQLSTATE, returns it for more checks.

@@ -60,19 +60,56 @@ TEST(ValueCipher, WrongContextIsAnError) {
 
 TEST(ValueCipher, EveryFlippedBitIsDetected) {
   gdpr::ValueCipher cipher;
-  gdpr::AesGcmKey key(gdpr_test::key_of(1));
-  auto sealed = seal(cipher, key, 1, "ctx", "alice@example.com");
-  for (std::size_t byte = 0; byte < sealed.size(); ++byte) {
-    for (int bit = 0; bit < 8; ++bit) {
-      auto altered = sealed;
-      altered[byte] ^= static_cast<std::uint8_t>(1 << bit);
-      bool rejected = false;
-      try {
-        open(cipher, key, "ctx", altered);
-      } catch (const gdpr::GdprError&) {
-        rejected = true;
+  for (auto implementation : gdpr_test::implementations()) {
+    SCOPED_TRACE(gdpr_test::name_of(implementation));
+    gdpr::AesGcmKey key(gdpr_test::key_of(1), implementation);
+    auto sealed = seal(cipher, key, 1, "ctx", "alice@example.com");
+    for (std::size_t byte = 0; byte < sealed.size(); ++byte) {
+      for (int bit = 0; bit < 8; ++bit) {
+        auto altered = sealed;
+        altered[byte] ^= static_cast<std::uint8_t>(1 << bit);
+        bool rejected = false;
+        try {
+          open(cipher, key, "ctx", altered);
+        } catch (const gdpr::GdprError&) {
+          rejected = true;
+        }
+        EXPECT_TRUE(rejected) << "byte " << byte << " bit " << bit;
       }
-      EXPECT_TRUE(rejected) << "byte " << byte << " bit " << bit;
+    }
+  }
+}
+
+// A version-1 value written by another AES-GCM implementation (Python's
+// cryptography package): key key_of(5), key id 42, nonce 00..0b, context
+// "crm.users.email". Every implementation reads it, so values written
+// before ipsec-mb, or by a server without it, stay readable.
+TEST(ValueCipher, OpensAValueSealedElsewhere) {
+  const auto sealed = gdpr_test::hex(
+      "0101000000000000002a000102030405060708090a0b2b7a31e245c818a438c91d2420f90950cb88ca6f"
+      "cf6774fdc2c1c5d6197c9ba17f");
+  gdpr::ValueCipher cipher;
+  for (auto implementation : gdpr_test::implementations()) {
+    SCOPED_TRACE(gdpr_test::name_of(implementation));
+    gdpr::AesGcmKey key(gdpr_test::key_of(5), implementation);
+    EXPECT_EQ(open(cipher, key, "crm.users.email", sealed), "alice@example.com");
+    gdpr_test::expect_error(gdpr::sqlstate::kInvalidParameterValue,
+                            [&] { open(cipher, key, "crm.users.phone", sealed); });
+  }
+}
+
+TEST(ValueCipher, ImplementationsOpenEachOthersValues) {
+  gdpr::ValueCipher cipher;
+  const auto all = gdpr_test::implementations();
+  for (auto sealer : all) {
+    for (auto opener : all) {
+      SCOPED_TRACE(std::string(gdpr_test::name_of(sealer)) + " -> " + gdpr_test::name_of(opener));
+      gdpr::AesGcmKey seal_key(gdpr_test::key_of(2), sealer);
+      gdpr::AesGcmKey open_key(gdpr_test::key_of(2), opener);
+      for (std::size_t len : {0, 1, 15, 16, 17, 44, 100, 4096}) {
+        const std::string plain(len, static_cast<char>('a' + len % 26));
+        EXPECT_EQ(open(cipher, open_key, "crm.x", seal(cipher, seal_key, 9, "crm.x", plain)), plain);
+      }
     }
   }
 }
