@@ -23,6 +23,10 @@ fi
 
 section "unit tests (no server)"
 build/unit_tests --gtest_brief=1 || failed+=(unit)
+if [ -x build/unit_tests_openssl_only ]; then
+  section "unit tests, built without ipsec-mb (as on arm64)"
+  build/unit_tests_openssl_only --gtest_brief=1 || failed+=(unit-openssl-only)
+fi
 
 section "starting a throwaway cluster"
 cluster_start || { echo "could not start a test cluster" >&2; exit 1; }
