@@ -65,8 +65,9 @@ class KeyCache {
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
-  // Linear probing; key 0 marks an empty slot (ids and hashes are mapped to
-  // non-zero values), removal shifts followers back so no tombstones exist.
+  // Linear probing from home(); a slot without a value is empty, so every
+  // 64-bit key is usable; removal shifts followers back so no tombstones
+  // exist. Keys: the key id itself, or the subject's hash.
   class FlatMap {
    public:
     void reset(std::size_t min_slots);
@@ -77,7 +78,7 @@ class KeyCache {
     template <typename Fn>
     void for_each(Fn&& fn) const {
       for (const auto& slot : slots_)
-        if (slot.key != 0) fn(slot.value);
+        if (slot.value != nullptr) fn(slot.value);
     }
 
    private:
@@ -90,7 +91,6 @@ class KeyCache {
     std::size_t mask_ = 0;
   };
 
-  static std::uint64_t id_slot_key(std::uint64_t key_id) noexcept;
   void evict_oldest(std::size_t count);
   void destroy(CachedKey* entry) noexcept;
 

@@ -36,11 +36,14 @@ class ValueCipher {
   NoncePool& nonces() noexcept { return nonces_; }
 
  private:
+  // The header and the context, contiguous (the AAD); size is set to its length.
   const std::uint8_t* build_aad(const std::uint8_t* header, const char* context,
-                                std::size_t context_size);
+                                std::size_t context_size, std::size_t* size);
 
+  static constexpr std::size_t kInlineAad = 256;
   NoncePool nonces_;
-  std::string aad_;  // reused between values to avoid an allocation per row
+  std::uint8_t aad_inline_[kInlineAad];  // most contexts: no allocation, no string
+  std::string aad_spill_;                // longer ones
 };
 
 }  // namespace gdpr

@@ -109,3 +109,30 @@ TEST(KeyCache, TakesTheKeyStateIntoTheEntry) {
     EXPECT_EQ(0, std::memcmp(back, plain, sizeof plain));
   }
 }
+
+// Consecutive ids share home cache lines; ids far apart with the same low
+// bits must still each find their own entry, before and after removals.
+TEST(KeyCache, SequentialAndAliasedIds) {
+  KeyCache cache(4096);
+  std::vector<std::uint64_t> ids;
+  for (std::uint64_t id = 1; id <= 1000; ++id) ids.push_back(id);
+  for (std::uint64_t k = 1; k <= 1000; ++k) ids.push_back(k << 16 | 5);
+  ids.push_back(0);
+  ids.push_back(~std::uint64_t{0});
+  for (auto id : ids) cache.insert(id, KeyCache::subject_key("u", std::to_string(id), "main"), nullptr);
+  for (auto id : ids) {
+    ASSERT_NE(cache.find(id), nullptr) << id;
+    ASSERT_EQ(cache.find(id)->key_id, id);
+  }
+  for (std::size_t i = 0; i < ids.size(); i += 3) cache.erase(ids[i]);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    CachedKey* hit = cache.find(ids[i]);
+    if (i % 3 == 0) {
+      EXPECT_EQ(hit, nullptr) << ids[i];
+    } else {
+      ASSERT_NE(hit, nullptr) << ids[i];
+      EXPECT_EQ(hit->key_id, ids[i]);
+      EXPECT_EQ(cache.find_subject(hit->subject), hit);
+    }
+  }
+}

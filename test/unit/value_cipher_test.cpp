@@ -123,3 +123,16 @@ TEST(ValueCipher, KeyIdIsAuthenticated) {
   gdpr_test::expect_error(gdpr::sqlstate::kInvalidParameterValue,
                           [&] { open(cipher, key, "ctx", moved); });
 }
+
+TEST(ValueCipher, LongContextsAreBoundToo) {
+  gdpr::ValueCipher cipher;
+  gdpr::AesGcmKey key(gdpr_test::key_of(4));
+  const std::string context(1000, 'c');
+  std::string other = context;
+  other[999] = 'd';
+  auto sealed = seal(cipher, key, 3, context, "value");
+  EXPECT_EQ(open(cipher, key, context, sealed), "value");
+  gdpr_test::expect_error(gdpr::sqlstate::kInvalidParameterValue,
+                          [&] { open(cipher, key, other, sealed); });
+  EXPECT_EQ(open(cipher, key, "short", seal(cipher, key, 3, "short", "again")), "again");
+}
