@@ -155,7 +155,7 @@ CachedKey& KeyCache::insert(std::uint64_t key_id, std::string subject,
   entry->subject_hash = subject_hash(entry->subject.data(), entry->subject.size());
   if (key) {
     entry->cipher = std::move(*key);  // wipes the source
-    entry->key = &entry->cipher;
+    entry->key.key_ = &entry->cipher;
   }
   by_id_.put(key_id, entry);
   // A (vanishingly rare) hash collision just replaces the older entry's

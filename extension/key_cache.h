@@ -26,18 +26,31 @@
 
 namespace gdpr {
 
+// The key of a cache entry: its own cipher state, or null once the key is
+// shredded. Owns nothing; the entry holds the state.
+class KeyRef {
+ public:
+  AesGcmKey* get() const noexcept { return key_; }
+  AesGcmKey* operator->() const noexcept { return key_; }
+  explicit operator bool() const noexcept { return key_ != nullptr; }
+
+ private:
+  friend class KeyCache;
+  AesGcmKey* key_ = nullptr;
+};
+
 // One cached key. A lookup reads the first cache line only (id, use stamp,
-// subject, the key pointer); the cipher state follows in the same block of
-// memory, from the second line on (AesGcmKey is cache-line aligned).
+// subject, the key reference); the cipher state follows in the same block
+// of memory, from the second line on (AesGcmKey is cache-line aligned).
 struct alignas(64) CachedKey {
   std::uint64_t key_id = 0;
   std::uint64_t last_used = 0;
   std::uint64_t subject_hash = 0;
-  AesGcmKey* key = nullptr;  // &cipher, or null once the key is shredded
-  std::string subject;       // KeyCache::subject_key() of the owner
+  KeyRef key;           // &cipher, or null once the key is shredded
+  std::string subject;  // KeyCache::subject_key() of the owner
   AesGcmKey cipher;
 
-  bool shredded() const noexcept { return key == nullptr; }
+  bool shredded() const noexcept { return !key; }
 };
 
 class KeyCache {

@@ -257,7 +257,7 @@ std::unique_ptr<AesGcmKey> KeyStore::unwrap(std::uint64_t key_id, std::uint32_t 
 
 AesGcmKey* KeyStore::by_id(std::uint64_t key_id) {
   sync_with_server();
-  if (CachedKey* hit = cache_.find(key_id)) return hit->key;
+  if (CachedKey* hit = cache_.find(key_id)) return hit->key.get();
 
   AsKeyTableOwner as_owner;
   // The latest snapshot, not the transaction's: a shred committed by another
@@ -272,9 +272,9 @@ AesGcmKey* KeyStore::by_id(std::uint64_t key_id) {
   }
   const auto& row = rows.front();
   std::string subject = KeyCache::subject_key(*row[0], *row[1], *row[2]);
-  if (!row[4]) return cache_.insert(key_id, std::move(subject), nullptr).key;
+  if (!row[4]) return cache_.insert(key_id, std::move(subject), nullptr).key.get();
   auto key = unwrap(key_id, static_cast<std::uint32_t>(parse_u64(row[3])), *row[4]);
-  return cache_.insert(key_id, std::move(subject), std::move(key)).key;
+  return cache_.insert(key_id, std::move(subject), std::move(key)).key.get();
 }
 
 std::string KeyStore::canonical_id(const std::string& kind, const char* id, std::size_t id_size) {
@@ -372,7 +372,7 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
                     "The subject was erased; no new data can be encrypted for it.",
                     "Do not store data of an erased subject.");
   }
-  return SubjectKey{hit->key_id, hit->key};
+  return SubjectKey{hit->key_id, hit->key.get()};
 }
 
 std::int64_t KeyStore::rotate_master_key(std::int64_t max_keys) {

@@ -87,7 +87,7 @@ TEST(KeyCache, LookupFieldsShareTheFirstCacheLine) {
   EXPECT_LT(offset(&entry.key), 64u);
   EXPECT_LE(offset(&entry.subject) + sizeof entry.subject, 64u);
   EXPECT_EQ(offset(&entry.cipher), 64u);
-  EXPECT_EQ(entry.key, &entry.cipher);
+  EXPECT_EQ(entry.key.get(), &entry.cipher);
   EXPECT_LE(sizeof(CachedKey), 64u + 64u + gdpr::ipsec_mb::kKeyStateSize);
 }
 
@@ -98,8 +98,8 @@ TEST(KeyCache, TakesTheKeyStateIntoTheEntry) {
     auto key = std::make_unique<gdpr::AesGcmKey>(gdpr_test::key_of(9), implementation);
     gdpr::AesGcmKey* given = key.get();
     CachedKey& entry = cache.insert(1, KeyCache::subject_key("u", "1", "main"), std::move(key));
-    ASSERT_NE(entry.key, nullptr);
-    EXPECT_NE(entry.key, given);
+    ASSERT_NE(entry.key.get(), nullptr);
+    EXPECT_NE(entry.key.get(), given);
     EXPECT_EQ(entry.key->implementation(), implementation);
     // Sealed by the cached key, opened by a fresh one of the same bytes.
     gdpr::AesGcmKey fresh(gdpr_test::key_of(9), implementation);
