@@ -26,28 +26,45 @@ name_of() { printf '%s' "${1%%$'\t'*}"; }
 sql_of() { printf '%s' "${1#*$'\t'}"; }
 timed() { printf "SELECT '%s', bench.time_ms(\$q\$%s\$q\$);\n" "$1" "$2"; }
 
-# One session: a warm-up pass, then RUNS interleaved rounds. Prints "name ms".
-warm_session() {
-  {
-    for line in "${lines[@]}"; do timed warmup "$(sql_of "$line")"; done
-    for _ in $(seq "$RUNS"); do
-      for line in "${lines[@]}"; do timed "$(name_of "$line")" "$(sql_of "$line")"; done
-    done
-  } | psql_at -F ' ' "$@" | grep -v '^warmup '
+# Two long-lived sessions (psql coprocesses): the default implementation and
+# OpenSSL forced. Every query runs once untimed in each, then every round
+# times each query in the warm session, in a new backend, and (ours only)
+# with OpenSSL, one after the other, so load changes on the machine hit all
+# settings alike.
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
+coproc WARM { psql_at -F ' ' 2>>"$errors"; }
+# (bash warns that a second coproc exists; both work)
+{ coproc OPENSSL { PGOPTIONS="-c pg_gdpr.cipher_implementation=openssl" psql_at -F ' ' 2>>"$errors"; }; } 2>/dev/null
+in_session() {  # in_session <fd-in> <fd-out> sql: prints the milliseconds
+  local name ms
+  timed x "$3" >&"$1"
+  if ! read -r -t 900 name ms <&"$2"; then
+    echo "a benchmark session failed:" >&2
+    cat "$errors" >&2
+    exit 1
+  fi
+  echo "$ms"
 }
-
-declare -A warm cold
-while read -r name ms; do warm[$name]+="$ms "; done < <(warm_session)
+declare -A warm cold openssl
+for line in "${lines[@]}"; do
+  in_session "${WARM[1]}" "${WARM[0]}" "$(sql_of "$line")" >/dev/null
+  case $(name_of "$line") in
+    ours_*) in_session "${OPENSSL[1]}" "${OPENSSL[0]}" "$(sql_of "$line")" >/dev/null ;;
+  esac
+done
 for _ in $(seq "$RUNS"); do
   for line in "${lines[@]}"; do
     name=$(name_of "$line")
+    warm[$name]+="$(in_session "${WARM[1]}" "${WARM[0]}" "$(sql_of "$line")") "
     cold[$name]+="$(timed x "$(sql_of "$line")" | psql_at -F ' ' | cut -d' ' -f2) "
+    case $name in
+      ours_*) openssl[$name]+="$(in_session "${OPENSSL[1]}" "${OPENSSL[0]}" "$(sql_of "$line")") " ;;
+    esac
   done
 done
-declare -A openssl
-while read -r name ms; do
-  case $name in ours_*) openssl[$name]+="$ms " ;; esac
-done < <(PGOPTIONS="-c pg_gdpr.cipher_implementation=openssl" warm_session)
+exec {WARM[1]}>&- {OPENSSL[1]}>&-
+wait
 
 # pgp_sym_encrypt is two orders of magnitude slower: once, on 100,000 rows.
 sample="FROM bench.plain WHERE i <= 100000"
