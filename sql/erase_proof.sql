@@ -247,13 +247,42 @@ CREATE TABLE ep.blocks (blocker int NOT NULL REFERENCES ep.people, blocked int N
 SELECT gdpr_register_subject('person', 'ep.people', 'person_id');
 SELECT gdpr_tag('ep.people', 'name', 'personal');
 INSERT INTO ep.people VALUES (1, 'Ann'), (2, 'Bob');
+SELECT gdpr_tag('ep.blocks', 'reason', 'personal');
 INSERT INTO ep.blocks VALUES (1, 2, 'spam');
 SELECT table_name, on_erase FROM gdpr_data_map('person') WHERE table_name = 'ep.blocks';
+-- the reason is in a row of both: no one's export shows it
+SELECT gdpr_export('person', '1') -> 'data' -> 'ep.blocks' AS ann_sees,
+       gdpr_export('person', '2') -> 'data' -> 'ep.blocks' AS bob_sees;
 SELECT gdpr_erase('person', '1', 'request 13') -> 'tables' AS tables;
 SELECT * FROM ep.blocks;
 SELECT person_id, name FROM ep.people ORDER BY 1;
 SELECT gdpr_erase('person', '2', 'request 14') -> 'tables' AS tables;
 SELECT count(*) AS blocks_left FROM ep.blocks;
+
+-- section: a review detached by ON DELETE SET NULL loses its author's name, and the export had it
+CREATE TABLE ep.products (product_id int PRIMARY KEY, title text);
+CREATE TABLE ep.reviews (review_id int PRIMARY KEY, product_id int NOT NULL REFERENCES ep.products,
+                         author_id int REFERENCES ep.people ON DELETE SET NULL, author_name varchar(40) NOT NULL,
+                         stars int, body text);
+CREATE TABLE ep.review_votes (review_id int REFERENCES ep.reviews ON DELETE SET NULL,
+                              voter_id int REFERENCES ep.people ON DELETE SET NULL, voter_name text,
+                              vote_id int PRIMARY KEY);
+SELECT gdpr_tag('ep.reviews', 'author_name', 'personal');
+SELECT gdpr_tag('ep.reviews', 'body', 'personal');
+SELECT gdpr_tag('ep.review_votes', 'voter_name', 'personal');
+INSERT INTO ep.people VALUES (3, 'Cyd'), (4, 'Dee');
+INSERT INTO ep.products VALUES (1, 'kettle');
+INSERT INTO ep.reviews VALUES (1, 1, 3, 'Cyd C.', 5, 'boils fast'), (2, 1, 4, 'Dee D.', 2, 'too loud');
+-- Dee voted on Cyd's review, Cyd on Dee's
+INSERT INTO ep.review_votes VALUES (1, 4, 'Dee D.', 1), (2, 3, 'Cyd C.', 2);
+SELECT table_name, on_erase FROM gdpr_data_map('person') WHERE table_name LIKE 'ep.review%' ORDER BY 1;
+SELECT gdpr_export('person', '3') -> 'data' -> 'ep.reviews' AS cyd_reviews,
+       gdpr_export('person', '3') -> 'data' -> 'ep.review_votes' AS cyd_votes;
+SELECT gdpr_erase('person', '3', 'request 15') -> 'tables' AS tables;
+SELECT review_id, product_id, author_id, author_name LIKE 'erased-%' AS name_erased, stars, body
+  FROM ep.reviews ORDER BY review_id;
+-- Dee's vote on Cyd's review stays Dee's; Cyd's vote on Dee's review is detached and anonymized
+SELECT * FROM ep.review_votes ORDER BY vote_id;
 
 -- section: a link checks the column's type against the subject id's
 CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);

@@ -202,7 +202,11 @@ $fn$;
 -- counts as someone else's only if it is attached to anyone at all: rows
 -- referring to orphans (a row whose own keys are all NULL) are found per
 -- erase (gdpr._collect_keys, mode 'orphans') and do not count.
-CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[])
+-- With detached, ties by ON DELETE SET NULL / SET DEFAULT keys count too:
+-- they do not make a row someone's, but whose values a detached row holds
+-- is only clear when it is tied to nobody else at all.
+CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[],
+                                    detached boolean DEFAULT false)
   RETURNS TABLE (part text, ref_kind text, ref_col name, via gdpr.map_edge)
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT format('((%s) IS NOT NULL AND NOT %s%s)', gdpr._qualified('t0', e.cols), gdpr._edge_predicate(k, e, 't0'),
@@ -215,7 +219,7 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
    WHERE e.rel = _sharing_parts.rel AND e.edge IN ('fk', 'link')
      -- a row tied to a parent by ON DELETE SET NULL is not that parent's:
      -- the parent's erasure detaches it
-     AND coalesce(e.on_delete NOT IN ('n', 'd'), true)
+     AND (detached OR coalesce(e.on_delete NOT IN ('n', 'd'), true))
      AND (SELECT count(*) FROM unnest(edges) x WHERE x.rel = _sharing_parts.rel AND x.edge <> 'root') > 1
   UNION ALL
   SELECT 'true', o.kind, o.id_column, NULL FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
@@ -231,7 +235,8 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
             FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
            -- a SET NULL key to another kind's subject does not make the row
            -- that subject's: its erasure detaches it
-           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0 AND c.confdeltype NOT IN ('n', 'd')) f
+           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0
+             AND (detached OR c.confdeltype NOT IN ('n', 'd'))) f
   UNION ALL
   SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column, NULL
     FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind <> k.kind
@@ -253,14 +258,15 @@ $fn$;
 
 -- True for rows of rel that also belong to a living someone else; NULL when
 -- no row of rel can be shared.
-CREATE FUNCTION gdpr._sharing(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[]) RETURNS text
+CREATE FUNCTION gdpr._sharing(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[],
+                              detached boolean DEFAULT false) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT '(' || string_agg(CASE WHEN p.ref_col IS NULL THEN p.part
                                 ELSE format('(%s AND %s)', p.part,
                                             gdpr._in_keyset('t0', rel, ARRAY[p.ref_col],
                                                             gdpr._erased_set(rel, p.ref_kind, p.ref_col), true)) END,
                            ' OR ') || ')'
-    FROM gdpr._sharing_parts(k, rel, edges) p
+    FROM gdpr._sharing_parts(k, rel, edges, detached) p
 $fn$;
 
 -- How erasure anonymizes each tagged column of a row that must stay: the
@@ -468,6 +474,10 @@ DECLARE
   ks text;
   sharing text;
   sharings jsonb := '{}';  -- table -> its sharing predicate (null: none)
+  sharings_any jsonb := '{}';  -- the same, ties by SET NULL keys included
+  sharing_any text;
+  strict_pred text;
+  own_values text;
   ordered regclass[];
   result gdpr.map_cache;
 BEGIN
@@ -502,7 +512,7 @@ BEGIN
                'name', gdpr._erased_set(t.rel, p.ref_kind, p.ref_col), 'ref_kind', p.ref_kind, 'sql', format(
                'SELECT pg_catalog.to_jsonb(COALESCE(pg_catalog.array_agg(DISTINCT t0.%1$I::pg_catalog.text) FILTER (WHERE t0.%1$I IS NOT NULL), ''{}'')) FROM %2$s t0 WHERE %3$s',
                p.ref_col, t.rel, pred)))
-        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE p.ref_col IS NOT NULL), '[]');
+        FROM gdpr._sharing_parts(k, t.rel, edges, true) p WHERE p.ref_col IS NOT NULL), '[]');
     -- which rows the subject's rows refer to through an edge belong to no
     -- living subject: the owner of this table lists them, the parent's
     -- owner reports each one's ties (ids of subjects it names directly,
@@ -526,11 +536,12 @@ BEGIN
                             WHERE x.rel = (p.via).parent AND x.edge <> 'root' AND NOT gdpr._edge_is_direct(k, x)), 'false'),
                  (p.via).parent,
                  gdpr._in_keyset('t0', (p.via).parent, (p.via).parent_cols, 'candidates'))))
-        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE (p.via).rel IS NOT NULL), '[]');
+        FROM gdpr._sharing_parts(k, t.rel, edges, true) p WHERE (p.via).rel IS NOT NULL), '[]');
     -- rows shared with someone else are not the subject's alone: what hangs
     -- off them is not followed
     sharing := gdpr._sharing(k, t.rel, edges);
     sharings := sharings || jsonb_build_object(t.rel::text, sharing);
+    sharings_any := sharings_any || jsonb_build_object(t.rel::text, gdpr._sharing(k, t.rel, edges, true));
     CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
     collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'keys', 'sql', format(
       'SELECT pg_catalog.jsonb_build_object(%s) FROM %s t0 WHERE %s',
@@ -547,15 +558,25 @@ BEGIN
     pred := preds ->> t.rel::text;
     pk := gdpr._primary_key(t.rel);
     sharing := sharings ->> t.rel::text;
+    sharing_any := sharings_any ->> t.rel::text;
+    strict_pred := gdpr._owned_predicate(k, t.rel, 't0', edges, true);
+    -- Whose are a row's plaintext personal values: the subject's in a row
+    -- that is its alone, and in a row detached from it (ON DELETE SET NULL)
+    -- that is tied to nobody else; in a row shared with anyone they cannot
+    -- be told apart, so they are nobody's to export or erase. Encrypted
+    -- values say whose they are: their key.
+    own_values := format('(NOT %s AND (%s OR NOT %s))', coalesce(sharing, 'false'), strict_pred,
+                         coalesce(sharing_any, 'false'));
 
     -- export: every column; encrypted ones are decrypted afterwards by
-    -- pg_gdpr, never inside the owner's statement. Of rows the subject is
-    -- only linked to (detach-only tables), not the personal columns, which
-    -- are about someone else.
-    SELECT string_agg(format('t0.%I', l.column_name), ', ' ORDER BY l.attnum),
+    -- pg_gdpr, never inside the owner's statement, and only when the
+    -- subject's own key sealed them; plaintext personal values only where
+    -- they are the subject's (above).
+    SELECT string_agg(CASE WHEN l.category IN ('personal', 'sensitive') AND NOT l.encrypted
+                           THEN format('CASE WHEN %s THEN t0.%I END AS %I', own_values, l.column_name, l.column_name)
+                           ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum),
            coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
-      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l
-     WHERE t.owning OR l.category IS NULL OR l.category NOT IN ('personal', 'sensitive');
+      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l;
     exports := jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
       'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
       select_list, t.rel, pred,
@@ -595,7 +616,22 @@ BEGIN
              FROM unnest(pk) c)) END);
     END IF;
 
-    -- step 2: detach rows that outlive this subject: the schema says so
+    -- step 2: rows the schema detaches from the subject (ON DELETE SET
+    -- NULL / SET DEFAULT) and that are tied to nobody else hold the
+    -- subject's values (a review's author name): anonymized first, while
+    -- their key still says whose they are
+    IF EXISTS (SELECT 1 FROM unnest(edges) m WHERE m.rel = t.rel AND m.on_delete IN ('n', 'd')) THEN
+      anon := gdpr._anonymize_set(t.rel);
+      refusals := refusals || ARRAY(SELECT format('%s: %s', t.rel, a.problem) FROM gdpr._anonymization(t.rel) a
+                                     WHERE a.problem IS NOT NULL ORDER BY a.attnum);
+      IF anon IS NOT NULL THEN
+        steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'anonymized', 'mode', 'exec', 'sql',
+          format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND NOT %s AND NOT %s AND %s', t.rel, anon, pred, strict_pred, held,
+                 coalesce(sharing_any, 'false'), gdpr._anonymize_pending(t.rel)));
+      END IF;
+    END IF;
+
+    -- then detach rows that outlive this subject: the schema says so
     -- (ON DELETE SET NULL / SET DEFAULT, on the columns it names), or the
     -- row also belongs to someone else and this reference may be NULL
     FOR e IN SELECT m.* FROM unnest(edges) m
@@ -714,7 +750,7 @@ BEGIN
   result.export_steps := exports;
   result.erase_steps := steps;
   result.check_steps := checks;
-  result.refusals := refusals;
+  result.refusals := ARRAY(SELECT DISTINCT r FROM unnest(refusals) r ORDER BY r);
   result.predicates := preds;
   result.tables := ARRAY(SELECT m.rel FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text);
   result.categories := (SELECT coalesce(jsonb_object_agg(m.rel::text, to_jsonb(ARRAY(

@@ -33,7 +33,7 @@ BEGIN
                h.keep, h.from_column, h.reason, h.from_column)
       WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
       WHEN EXISTS (SELECT 1 FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
-        'detached (its foreign key is ON DELETE SET NULL), the row stays'
+        'detached (its foreign key is ON DELETE SET NULL), the row stays; its personal values are anonymized unless the row is tied to someone else too'
       WHEN gdpr._sharing(gdpr._require_kind(kind), t.rel, edges) IS NOT NULL THEN
         'deleted; kept while it also belongs to another subject (of this or another kind), with this subject''s reference set to NULL where it may be'
       ELSE 'deleted' END;
@@ -78,7 +78,7 @@ BEGIN
     -- personal data in shared rows can only be erased per subject if encrypted
     IF (SELECT count(*) FROM unnest(edges) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
       w := w || ARRAY(
-        SELECT format('column %s is personal but not encrypted in a table shared by subjects: it stays when one of them is erased',
+        SELECT format('column %s is personal but not encrypted in a table shared by subjects: in a shared row it stays when one of them is erased, and no export shows it; encrypt it under its writer''s key',
                       l.column_name)
           FROM gdpr._column_labels(t.rel) l
          WHERE l.category IN ('personal', 'sensitive') AND NOT l.encrypted ORDER BY l.attnum);

@@ -16,11 +16,15 @@ subject S. Checked:
                 kind), with no ON DELETE SET NULL link on the way, is not
                 deleted
   detached      a row that references S only through ON DELETE SET NULL
-                foreign keys is not deleted
+                foreign keys is not deleted; one whose own SET NULL key
+                points at S's row and that is tied to nobody else at all
+                loses its tagged value (it was S's)
   nothing left  a row that belongs to S alone (not shared, not detached, not
                 held) is gone, or stays with its tagged values anonymized
   linked        no linked row carries S's id afterwards
-  export        every row the erase deleted or changed was in S's export
+  export        every row the erase deleted or changed was in S's export;
+                a row tied to anyone else shows no plaintext tagged value
+                there, a row of S alone shows its own
 
 A failing seed prints its schema, data and subject as a script that
 reproduces it. Usage: erase_fuzz.py --seeds 1-40 (psql from PATH / PG*
@@ -225,14 +229,14 @@ def check(seed, db, verbose):
         return [f"harness: {e}"], repro
 
     info = oracle(s, tables, held, other_kind, before, subject)
+    by_name = {t.name: t for t in tables}
     other_agents = {a["agent_id"] for a in before.get("agents", [])}
     names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
     for name in names:
         b = {pk_of(name, r): r for r in before[name]}
         a = {pk_of(name, r): r for r in after[name]}
-        exp_keys = set()
-        for r in exported.get(f"{s}.{name}", []):
-            exp_keys.add(pk_of(name, r))
+        exp_rows = {pk_of(name, r): r for r in exported.get(f"{s}.{name}", [])}
+        exp_keys = set(exp_rows)
         for key, row in b.items():
             gone = key not in a
             changed = not gone and a[key] != row
@@ -257,8 +261,27 @@ def check(seed, db, verbose):
             # another subject's row only through a path with no SET NULL link:
             # that subject's own erasure would detach, not take, the rest
             others_alive = [r for r, via_null in reach.items() if r != subject and not via_null]
+            # tied to someone else: one of the row's own references points
+            # at a row owned (through keys that take rows along) by another
+            tied_others = sorted({o for p, fcols, action, nullable in (by_name[name].fks if name != "root" else [])
+                                  if all(row[c] is not None for c in fcols)
+                                  for o, v in reach_of(info, p.name, tuple(row[c] for c in fcols)).items()
+                                  if not v and o != subject})
             if name == "root" and other_kind and any(x["root_id"] == subject for x in before["agents"]):
                 others_alive.append("agent")
+            directly_detached = name != "root" and reach[subject] and any(
+                action == "SET NULL" and all(row[c] is not None for c in fcols)
+                and reach_of(info, p.name, tuple(row[c] for c in fcols)).get(subject) is False
+                for p, fcols, action, nullable in by_name[name].fks)
+            if key in exp_rows and name != "root":
+                shown = exp_rows[key].get("note")
+                if (others_alive or tied_others and reach[subject]) and shown is not None:
+                    failures.append(f"export: {name} {key} is tied to {others_alive or tied_others} too, but S's "
+                                    f"export shows its tagged value")
+                if not others_alive and (not reach[subject] or directly_detached and not tied_others) \
+                        and shown != row["note"]:
+                    failures.append(f"export: {name} {key} is S's alone, but its export shows {shown!r} "
+                                    f"for {row['note']!r}")
             if (gone or changed) and key not in exp_keys:
                 failures.append(f"export: {name} {key} was {'deleted' if gone else 'changed'} but not in the export")
             is_held = held is not None and name == held.name and row.get("dated") is not None and \
@@ -271,6 +294,9 @@ def check(seed, db, verbose):
                 if gone:
                     failures.append(f"detached: {name} {key} references the subject only through "
                                     f"SET NULL but was deleted")
+                elif directly_detached and not tied_others and not is_held and a[key].get("note") is not None:
+                    failures.append(f"detached: {name} {key} was detached from the subject and is tied to "
+                                    f"nobody else, but kept its tagged value")
                 continue
             if is_held:
                 continue
@@ -280,6 +306,10 @@ def check(seed, db, verbose):
     if verbose:
         print(f"seed {seed}: {len(tables)} tables, subject {subject}, report {report.strip()}")
     return failures, repro
+
+
+def reach_of(info, tname, key):
+    return info.get((tname, key), {})
 
 
 _cutoff = None
