@@ -284,6 +284,33 @@ SELECT review_id, product_id, author_id, author_name LIKE 'erased-%' AS name_era
 -- Dee's vote on Cyd's review stays Dee's; Cyd's vote on Dee's review is detached and anonymized
 SELECT * FROM ep.review_votes ORDER BY vote_id;
 
+-- section: foreign keys declared on partitions only are the partitioned table's, for later partitions too
+CREATE TABLE ep.renters (renter_id int PRIMARY KEY, name text);
+CREATE TABLE ep.payments (payment_id int, renter_id int NOT NULL, paid_on date NOT NULL, amount numeric,
+                          PRIMARY KEY (payment_id, paid_on)) PARTITION BY RANGE (paid_on);
+CREATE TABLE ep.payments_2024 PARTITION OF ep.payments FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+ALTER TABLE ep.payments_2024 ADD FOREIGN KEY (renter_id) REFERENCES ep.renters;
+CREATE TABLE ep.payments_2025 PARTITION OF ep.payments FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+SELECT gdpr_register_subject('renter', 'ep.renters', 'renter_id');
+SELECT gdpr_tag('ep.renters', 'name', 'personal');
+INSERT INTO ep.renters VALUES (1, 'Ann'), (2, 'Bo');
+INSERT INTO ep.payments VALUES (1, 1, '2024-03-01', 10), (2, 1, '2025-03-01', 11), (3, 2, '2025-04-01', 12);
+SELECT table_name, reached_by FROM gdpr_data_map('renter') ORDER BY depth, table_name;
+SELECT gdpr_export('renter', '1') -> 'data' -> 'ep.payments' AS payments;
+SELECT gdpr_erase('renter', '1', 'request 16') -> 'tables' AS tables;
+SELECT payment_id, renter_id FROM ep.payments ORDER BY 1;
+
+-- section: inheritance children are exported with their own columns
+CREATE TABLE ep.contact_points (point_id int PRIMARY KEY, renter_id int NOT NULL REFERENCES ep.renters, channel text);
+CREATE TABLE ep.phone_points (phone text) INHERITS (ep.contact_points);
+SELECT gdpr_tag('ep.phone_points', 'phone', 'personal');
+INSERT INTO ep.contact_points VALUES (1, 2, 'mail');
+INSERT INTO ep.phone_points VALUES (2, 2, 'phone', '+33 1 23 45 67 89');
+SELECT gdpr_export('renter', '2') -> 'data' -> 'ep.contact_points' AS points,
+       gdpr_export('renter', '2') -> 'data' -> 'ep.phone_points' AS phones;
+SELECT gdpr_erase('renter', '2', 'request 17') -> 'tables' AS tables;
+SELECT count(*) AS points_left FROM ep.contact_points;
+
 -- section: a link checks the column's type against the subject id's
 CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);
 SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_ids')$$);
@@ -295,6 +322,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

@@ -51,7 +51,7 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
   UNION ALL
   SELECT (gdpr._fk_edge(t.rel, t.depth, p.rel, f)).*
     FROM t
-    JOIN pg_constraint f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
+    JOIN gdpr._foreign_keys() f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
 $fn$;
 
@@ -68,7 +68,7 @@ DECLARE
 BEGIN
   WHILE cardinality(pending) > 0 LOOP
     SELECT c.rel INTO next_rel FROM unnest(pending) WITH ORDINALITY c(rel, i)
-     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint fk
+     WHERE NOT EXISTS (SELECT 1 FROM gdpr._foreign_keys() fk
                         WHERE fk.contype = 'f' AND fk.conrelid = c.rel AND fk.confrelid <> c.rel AND fk.conparentid = 0
                           AND fk.confrelid = ANY (pending))
      ORDER BY c.i LIMIT 1;
@@ -98,7 +98,7 @@ CREATE FUNCTION gdpr._edges(kind text) RETURNS gdpr.map_edge[]
     UNION ALL
     SELECT gdpr._fk_edge(c.rel, c.depth, p.rel, f)
       FROM tabs c
-      JOIN pg_constraint f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
+      JOIN gdpr._foreign_keys() f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
       JOIN tabs p ON p.rel = f.confrelid AND p.i < c.i AND p.owning AND p.rel <> c.rel
      WHERE NOT EXISTS (SELECT 1 FROM walk w WHERE (w.m).rel = c.rel AND (w.m).constraint_name = f.conname))
 $fn$;
@@ -232,7 +232,7 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
                  ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
-            FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
+            FROM gdpr._foreign_keys() c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
            -- a SET NULL key to another kind's subject does not make the row
            -- that subject's: its erasure detaches it
            WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0
@@ -402,7 +402,7 @@ BEGIN
   FOR f IN SELECT c.conrelid::regclass AS child, c.conname,
                   NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                                WHERE a.attnotnull) AS nullable
-             FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
+             FROM gdpr._foreign_keys() c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
     IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges, seen || rel::oid) THEN
       RETURN true;
     END IF;
@@ -478,6 +478,7 @@ DECLARE
   sharing_any text;
   strict_pred text;
   own_values text;
+  part record;
   ordered regclass[];
   result gdpr.map_cache;
 BEGIN
@@ -493,7 +494,7 @@ BEGIN
   FOR t IN SELECT m.rel FROM gdpr._map_tables(kind) m LOOP
     FOR f IN SELECT ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
-               FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0 LOOP
+               FROM gdpr._foreign_keys() c WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0 LOOP
       needed := jsonb_set(needed, ARRAY[t.rel::oid::text],
                           coalesce(needed -> t.rel::oid::text, '{}')
                           || jsonb_build_object(gdpr._keyset(t.rel, f.parent_cols), to_jsonb(f.parent_cols)));
@@ -571,16 +572,35 @@ BEGIN
     -- export: every column; encrypted ones are decrypted afterwards by
     -- pg_gdpr, never inside the owner's statement, and only when the
     -- subject's own key sealed them; plaintext personal values only where
-    -- they are the subject's (above).
-    SELECT string_agg(CASE WHEN l.category IN ('personal', 'sensitive') AND NOT l.encrypted
-                           THEN format('CASE WHEN %s THEN t0.%I END AS %I', own_values, l.column_name, l.column_name)
-                           ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum),
-           coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
-      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l;
-    exports := jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
-      'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
-      select_list, t.rel, pred,
-      CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)) || exports;
+    -- they are the subject's (above). A table with inheritance children is
+    -- read ONLY, and each child on its own with its own columns too (the
+    -- inherited ones labelled as in the parent).
+    FOR part IN
+      WITH RECURSIVE tree AS (
+        SELECT t.rel::oid AS rel, 0 AS lvl
+        UNION ALL
+        SELECT i.inhrelid, tree.lvl + 1 FROM tree JOIN pg_inherits i ON i.inhparent = tree.rel
+          JOIN pg_class c ON c.oid = i.inhrelid WHERE NOT c.relispartition)
+      SELECT tree.rel::regclass AS rel, tree.lvl,
+             EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = tree.rel AND NOT c.relispartition) AS has_children
+        FROM tree ORDER BY tree.lvl DESC, tree.rel::regclass::text DESC
+    LOOP
+      SELECT string_agg(CASE WHEN l.category IN ('personal', 'sensitive') AND NOT l.encrypted
+                             THEN format('CASE WHEN %s THEN t0.%I END AS %I', own_values, l.column_name, l.column_name)
+                             ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum),
+             coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
+        INTO select_list, encrypted
+        FROM (SELECT cl.column_name, cl.attnum, coalesce(pl.category, cl.category) AS category,
+                     CASE WHEN pl.category IS NOT NULL THEN pl.encrypted ELSE cl.encrypted END AS encrypted,
+                     CASE WHEN pl.category IS NOT NULL THEN pl.context ELSE cl.context END AS context
+                FROM gdpr._column_labels(part.rel) cl
+                LEFT JOIN gdpr._column_labels(t.rel) pl ON pl.column_name = cl.column_name) l;
+      exports := jsonb_build_object('table', part.rel::text, 'rel', part.rel::oid, 'encrypted', encrypted, 'sql', format(
+        'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s%s t0 WHERE %s%s) x',
+        select_list, CASE WHEN part.has_children THEN 'ONLY ' ELSE '' END, part.rel, pred,
+        CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)) || exports;
+    END LOOP;
 
     -- erase, step 1: rows under a legal hold stay. The owner's statement
     -- lists them with their encrypted values; pg_gdpr records them and
@@ -665,7 +685,7 @@ BEGIN
                                                    ELSE c.conkey END) u(n)
                            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                           WHERE a.attnotnull) AS nullable
-        FROM pg_constraint c
+        FROM gdpr._foreign_keys() c
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
          AND t.owning  -- rows of a detach-only table stay: nothing refers to a deleted row
        ORDER BY c.conrelid::regclass::text, c.conname

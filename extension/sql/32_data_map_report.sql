@@ -98,7 +98,7 @@ BEGIN
           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'gdpr')
                                                      AND n.nspname !~ '^pg_(toast|temp)'
          WHERE k.kind = gdpr_data_map.kind
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = a.attrelid AND f.contype = 'f'
+           AND NOT EXISTS (SELECT 1 FROM gdpr._foreign_keys() f WHERE f.conrelid = a.attrelid AND f.contype = 'f'
                               AND a.attnum = ANY (f.conkey))
            AND NOT EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table = a.attrelid AND l.link_column = a.attname)
          ORDER BY 1);
