@@ -311,6 +311,32 @@ SELECT gdpr_export('renter', '2') -> 'data' -> 'ep.contact_points' AS points,
 SELECT gdpr_erase('renter', '2', 'request 17') -> 'tables' AS tables;
 SELECT count(*) AS points_left FROM ep.contact_points;
 
+-- section: the subject's own address (a row its rows refer to) goes with it; a shared address stays
+CREATE TABLE ep.addresses (address_id int PRIMARY KEY, street text, phone text);
+CREATE TABLE ep.countries (code text PRIMARY KEY, name text);
+CREATE TABLE ep.customers (customer_id int PRIMARY KEY, name text, address_id int REFERENCES ep.addresses,
+                           country text REFERENCES ep.countries);
+CREATE TABLE ep.orders (order_id int PRIMARY KEY, customer_id int NOT NULL REFERENCES ep.customers,
+                        ship_to int REFERENCES ep.addresses);
+SELECT gdpr_register_subject('customer', 'ep.customers', 'customer_id');
+SELECT gdpr_tag('ep.customers', 'name', 'personal');
+SELECT gdpr_tag('ep.addresses', 'street', 'personal');
+SELECT gdpr_tag('ep.addresses', 'phone', 'personal');
+INSERT INTO ep.countries VALUES ('FR', 'France'), ('DE', 'Germany');
+INSERT INTO ep.addresses VALUES (1, '1 rue A', '0101'), (2, '2 rue B', '0202'), (3, '3 rue C', '0303'), (4, '4 rue D', '0404');
+-- Eve lives at 1 alone and ships to 3; Fay and Gus share 2; Gus ships to 3 too; 4 is nobody's
+INSERT INTO ep.customers VALUES (1, 'Eve', 1, 'DE'), (2, 'Fay', 2, 'FR'), (3, 'Gus', 2, 'FR');
+INSERT INTO ep.orders VALUES (1, 1, 3), (2, 1, 1), (3, 3, 3);
+SELECT table_name, depth, reached_by, on_erase FROM gdpr_data_map('customer') ORDER BY depth, table_name;
+SELECT gdpr_export('customer', '1') -> 'data' -> 'ep.addresses' AS eve_addresses;
+SELECT gdpr_erase('customer', '1', 'request 18') -> 'tables' AS tables;
+SELECT address_id, street FROM ep.addresses ORDER BY 1;
+-- Fay's address is Gus's too: it stays
+SELECT gdpr_erase('customer', '2', 'request 19') -> 'tables' AS tables;
+SELECT address_id FROM ep.addresses ORDER BY 1;
+-- a lookup table with nothing tagged is never the subject's, even if only Eve referred to Germany
+SELECT code FROM ep.countries ORDER BY 1;
+
 -- section: a link checks the column's type against the subject id's
 CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);
 SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_ids')$$);
@@ -322,6 +348,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

@@ -438,6 +438,37 @@ CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
                 WHERE i.indrelid = rel AND i.indisprimary ORDER BY u.o)
 $fn$;
 
+-- Rows on the parent side: a table outside the map that owning tables of
+-- the map refer to by a foreign key (the subject's address row). Its rows
+-- referred to by the subject's rows are the subject's too, and erase
+-- deletes each one that no other row refers to any more; a row others
+-- still refer to (a family's address) is shared and stays. Only a table
+-- whose owner tagged personal or sensitive columns in it and has the
+-- rights of the referring table's owner qualifies: a lookup table (a
+-- country, a product) never does, and nobody can make erase delete
+-- another owner's rows by referring to them. Another kind's root is that
+-- kind's subject, never this one's.
+CREATE FUNCTION gdpr._parent_tables(kind text)
+  RETURNS TABLE (rel regclass, child regclass, constraint_name name, cols name[], parent_cols name[])
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH m AS (SELECT * FROM gdpr._map_tables(kind))
+  SELECT f.confrelid::regclass, f.conrelid::regclass, f.conname,
+         ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
+         ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i)
+    FROM gdpr._foreign_keys() f
+    JOIN m ON m.rel = f.conrelid AND m.owning
+    JOIN pg_class pc ON pc.oid = f.confrelid
+    JOIN pg_class cc ON cc.oid = f.conrelid
+   WHERE f.conparentid = 0
+     AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
+     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
+     AND EXISTS (SELECT 1 FROM gdpr._column_labels(f.confrelid) l WHERE l.category IN ('personal', 'sensitive'))
+     AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')
+   ORDER BY 1, 2, 3
+$fn$;
+
 -- Compiles a kind's plan: the statement that locks the subject's root row,
 -- the key-set collection (parents first), the export statement of each
 -- table and the ordered erase steps. Every statement names one user table,
@@ -499,6 +530,13 @@ BEGIN
                           coalesce(needed -> t.rel::oid::text, '{}')
                           || jsonb_build_object(gdpr._keyset(t.rel, f.parent_cols), to_jsonb(f.parent_cols)));
     END LOOP;
+  END LOOP;
+
+  -- the subject's rows' references to parent-side rows
+  FOR f IN SELECT * FROM gdpr._parent_tables(kind) LOOP
+    needed := jsonb_set(needed, ARRAY[f.child::oid::text],
+                        coalesce(needed -> f.child::oid::text, '{}')
+                        || jsonb_build_object(gdpr._keyset(f.child, f.cols), to_jsonb(f.cols)));
   END LOOP;
 
   ordered := gdpr._plan_order(kind);
@@ -746,6 +784,47 @@ BEGIN
       t.rel, held,
       CASE WHEN unreferenced = '' THEN 'true' ELSE coalesce(gdpr._anonymize_pending(t.rel), 'false') END,
       coalesce(sharing, 'false'), pred));
+  END LOOP;
+
+  -- Parent-side rows, last: once the subject's rows are gone, each one no
+  -- other row refers to is deleted. Which rows still are referred to is
+  -- asked of every referring table's owner, by the referenced columns.
+  FOR t IN SELECT p.rel,
+                  '(' || string_agg(gdpr._in_keyset('t0', p.rel, p.parent_cols, gdpr._keyset(p.child, p.cols)), ' OR ') || ')' AS pred
+             FROM gdpr._parent_tables(kind) p GROUP BY p.rel ORDER BY p.rel::text LOOP
+    SELECT string_agg(format('t0.%I', l.column_name), ', ' ORDER BY l.attnum),
+           coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
+      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l;
+    pk := gdpr._primary_key(t.rel);
+    exports := exports || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
+      'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
+      select_list, t.rel, t.pred,
+      CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END));
+    unreferenced := '';
+    FOR f IN
+      SELECT c.conrelid::regclass AS child,
+             ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
+             ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
+        FROM gdpr._foreign_keys() c
+       WHERE c.confrelid = t.rel AND c.conparentid = 0
+       ORDER BY c.conrelid::regclass::text, c.conname
+    LOOP
+      ks := 'parent rows ' || gdpr._keyset(t.rel, f.parent_cols);
+      ref_count := ref_count + 1;
+      ref_name := 'still_referenced_' || ref_count;
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'parent_rows', 'mode', 'collect',
+        'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s t0 WHERE %s',
+                      ks, gdpr._keyset_tuples('t0', f.parent_cols), t.rel, t.pred));
+      steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
+        'mode', 'collect', 'sql', format(
+        'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
+        ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+      unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
+    END LOOP;
+    steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',
+      format('DELETE FROM %s t0 WHERE %s%s', t.rel, t.pred, unreferenced));
   END LOOP;
 
   -- Rules that rewrite DELETE or UPDATE on a table erase writes to would

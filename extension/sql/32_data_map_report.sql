@@ -117,6 +117,24 @@ BEGIN
     warnings := w;
     RETURN NEXT;
   END LOOP;
+  -- the parent side: rows the subject's rows refer to (depth -1)
+  FOR t IN SELECT p.rel, array_agg(format('referred to by %s (%s) of %s', p.constraint_name,
+                                          array_to_string(p.cols, ', '), p.child)
+                                   ORDER BY p.child::text, p.constraint_name) AS refs
+             FROM gdpr._parent_tables(kind) p GROUP BY p.rel ORDER BY p.rel::text LOOP
+    table_name := t.rel::text;
+    depth := -1;
+    reached_by := t.refs;
+    SELECT coalesce(jsonb_object_agg(c.category, c.cols), '{}') INTO columns
+      FROM (SELECT l.category, jsonb_agg(l.column_name || CASE WHEN l.encrypted THEN ' (encrypted)' ELSE '' END
+                                         ORDER BY l.attnum) AS cols
+              FROM gdpr._column_labels(t.rel) l WHERE l.category IS NOT NULL GROUP BY l.category) c;
+    on_erase := 'the rows the subject''s rows refer to: deleted once no other row refers to them; kept while others do (shared, like a family''s address)';
+    warnings := ARRAY(SELECT format('rule %s rewrites %s: erasure refuses this table', r.rulename,
+                                    CASE r.ev_type WHEN '3' THEN 'UPDATE' ELSE 'DELETE' END)
+                        FROM pg_rewrite r WHERE r.ev_class = t.rel AND r.ev_type IN ('3', '4') ORDER BY r.rulename);
+    RETURN NEXT;
+  END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_data_map(text) IS
