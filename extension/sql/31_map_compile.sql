@@ -447,7 +447,20 @@ $fn$;
 -- rights of the referring table's owner qualifies: a lookup table (a
 -- country, a product) never does, and nobody can make erase delete
 -- another owner's rows by referring to them. Another kind's root is that
--- kind's subject, never this one's.
+-- kind's subject, never this one's; and a table whose rows hang off any
+-- subject through a chain of foreign keys (even ON DELETE SET NULL ones)
+-- or a link belongs to whoever its rows hang off, so it never is a parent
+-- side either.
+CREATE FUNCTION gdpr._hangs_off_subject(rel regclass) RETURNS boolean
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH RECURSIVE up(rel) AS (
+    SELECT rel::oid
+    UNION
+    SELECT f.confrelid FROM up JOIN gdpr._foreign_keys() f ON f.conrelid = up.rel AND f.conparentid = 0)
+  SELECT EXISTS (SELECT 1 FROM up WHERE up.rel IN (SELECT k.root_table FROM gdpr.subject_kind k)
+                                     OR up.rel IN (SELECT l.link_table FROM gdpr.subject_link l))
+$fn$;
+
 CREATE FUNCTION gdpr._parent_tables(kind text)
   RETURNS TABLE (rel regclass, child regclass, constraint_name name, cols name[], parent_cols name[])
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -466,6 +479,7 @@ CREATE FUNCTION gdpr._parent_tables(kind text)
      AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
      AND EXISTS (SELECT 1 FROM gdpr._column_labels(f.confrelid) l WHERE l.category IN ('personal', 'sensitive'))
      AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')
+     AND NOT gdpr._hangs_off_subject(f.confrelid)
    ORDER BY 1, 2, 3
 $fn$;
 

@@ -22,6 +22,10 @@ subject S. Checked:
   nothing left  a row that belongs to S alone (not shared, not detached, not
                 held) is gone, or stays with its tagged values anonymized
   linked        no linked row carries S's id afterwards
+  parent side   an address row (tagged, outside the map) that S's rows
+                referred to and that no row refers to afterwards is gone;
+                one that others still refer to, or that S never referred
+                to, is unchanged
   export        every row the erase deleted or changed was in S's export;
                 a row tied to anyone else shows no plaintext tagged value
                 there, a row of S alone shows its own
@@ -79,9 +83,15 @@ def generate(seed):
         t.depth = 1 + max(fk[0].depth for fk in t.fks)
         tables.append(t)
     held = rnd.choice(tables[1:]) if rnd.random() < 0.6 else None
+    # the parent side: an address table some tables refer to (its own
+    # random stream, so the rest of a seed's schema stays as it was)
+    arnd = random.Random(seed * 7919 + 1)
+    with_addr = {t.name for t in tables if arnd.random() < 0.5}
     other_kind = rnd.random() < 0.6
     ddl = [f"CREATE SCHEMA {s};"]
-    ddl.append(f"CREATE TABLE {s}.root (id bigint PRIMARY KEY, note text, label varchar(12) NOT NULL);")
+    ddl.append(f"CREATE TABLE {s}.addr (id int PRIMARY KEY, note text);")
+    ddl.append(f"CREATE TABLE {s}.root (id bigint PRIMARY KEY, note text, label varchar(12) NOT NULL"
+               f"{f', addr_id int REFERENCES {s}.addr' if 'root' in with_addr else ''});")
     for t in tables[1:]:
         cols = ["a int, b int" if t.composite else "id int"]
         for p, fcols, action, nullable in t.fks:
@@ -90,6 +100,8 @@ def generate(seed):
         cols.append("note text")
         if t is held:
             cols.append("dated date")
+        if t.name in with_addr:
+            cols.append(f"addr_id int REFERENCES {s}.addr")
         cols.append(f"PRIMARY KEY ({', '.join(t.pk_cols())})")
         for p, fcols, action, nullable in t.fks:
             cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}")
@@ -109,14 +121,24 @@ def generate(seed):
     for t in tables[1:]:
         ddl.append(f"SELECT gdpr_tag('{s}.{t.name}', 'note', 'personal');")
     ddl.append(f"SELECT gdpr_tag('{s}.events', 'note', 'usage');")
+    ddl.append(f"SELECT gdpr_tag('{s}.addr', 'note', 'personal');")
     if held:
         ddl.append(f"SELECT gdpr_hold('{s}.{held.name}', '7 years', 'dated', 'fuzz hold');")
 
     data = []
+    for i in range(8):
+        data.append(f"INSERT INTO {s}.addr VALUES ({i}, 'note-addr-{i}');")
+
+    def addr_value(t):
+        if t.name not in with_addr:
+            return []
+        return [str(arnd.randrange(8)) if arnd.random() < 0.7 else "NULL"]
+
     subjects = list(range(1, 7))
     root.rows = [{"id": i} for i in subjects]
     for i in subjects:
-        data.append(f"INSERT INTO {s}.root VALUES ({i}, 'note-root-{i}', 'label-{i}');")
+        vals = [str(i), f"'note-root-{i}'", f"'label-{i}'"] + addr_value(root)
+        data.append(f"INSERT INTO {s}.root VALUES ({', '.join(vals)});")
     for t in tables[1:]:
         for k in range(rnd.randint(2, 7)):
             key = {"a": k, "b": k % 2} if t.composite else {"id": k}
@@ -130,6 +152,7 @@ def generate(seed):
             vals.append(f"'note-{t.name}-{'-'.join(vals[:len(t.pk_cols())])}'")
             if t is held:
                 vals.append(rnd.choice(["current_date", "current_date - 4000", "NULL"]))
+            vals += addr_value(t)
             data.append(f"INSERT INTO {s}.{t.name} VALUES ({', '.join(vals)});")
             t.rows.append(key)
     for k in range(rnd.randint(1, 5)):
@@ -142,7 +165,7 @@ def generate(seed):
 
 
 def snapshot(s, tables, other_kind, db):
-    names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
+    names = [t.name for t in tables] + ["events", "addr"] + (["agents"] if other_kind else [])
     sql = "SELECT json_build_object(" + ", ".join(
         f"'{n}', (SELECT coalesce(json_agg(row_to_json(x)), '[]') FROM {s}.{n} x)" for n in names) + ");"
     rc, out, err = psql(sql, db)
@@ -231,6 +254,33 @@ def check(seed, db, verbose):
     info = oracle(s, tables, held, other_kind, before, subject)
     by_name = {t.name: t for t in tables}
     other_agents = {a["agent_id"] for a in before.get("agents", [])}
+    # the parent side, from the data alone: who referred to each address
+    # row before, and who still does
+    def referrers(snap):
+        refs = {}
+        for t in tables:
+            for r in snap[t.name]:
+                if r.get("addr_id") is not None:
+                    refs.setdefault(r["addr_id"], []).append((t.name, pk_of(t.name, r)))
+        return refs
+    refs_before, refs_after = referrers(before), referrers(after)
+    exported_addr = {r["id"]: r for r in exported.get(f"{s}.addr", [])}
+    after_addr = {r["id"]: r for r in after["addr"]}
+    for r in before["addr"]:
+        by_s = [(n, k) for n, k in refs_before.get(r["id"], []) if subject in info[(n, k)]]
+        if r["id"] not in after_addr:
+            if not by_s:
+                failures.append(f"others: addr {r['id']} was never referred to by the subject's rows but was deleted")
+            if r["id"] not in exported_addr:
+                failures.append(f"export: addr {r['id']} was deleted but not in the export")
+        elif after_addr[r["id"]] != r:
+            failures.append(f"others: addr {r['id']} was changed")
+        elif by_s and not refs_after.get(r["id"]) and any(
+                info[(n, k)].get(subject) is False and n != "root" or n == "root" and k == (subject,)
+                for n, k in by_s):
+            failures.append(f"parent side: addr {r['id']} was the subject's and nobody refers to it any more, "
+                            f"but it is still there")
+
     names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
     for name in names:
         b = {pk_of(name, r): r for r in before[name]}
