@@ -328,6 +328,8 @@ INSERT INTO ep.addresses VALUES (1, '1 rue A', '0101'), (2, '2 rue B', '0202'), 
 INSERT INTO ep.customers VALUES (1, 'Eve', 1, 'DE'), (2, 'Fay', 2, 'FR'), (3, 'Gus', 2, 'FR');
 INSERT INTO ep.orders VALUES (1, 1, 3), (2, 1, 1), (3, 3, 3);
 SELECT table_name, depth, reached_by, on_erase FROM gdpr_data_map('customer') ORDER BY depth, table_name;
+-- the compiled plan, step by step: the parent side comes last
+SELECT phase, table_name, action FROM gdpr_erase_plan('customer') WHERE phase IN ('lock', 'erase') ORDER BY step;
 SELECT gdpr_export('customer', '1') -> 'data' -> 'ep.addresses' AS eve_addresses;
 SELECT gdpr_erase('customer', '1', 'request 18') -> 'tables' AS tables;
 SELECT address_id, street FROM ep.addresses ORDER BY 1;

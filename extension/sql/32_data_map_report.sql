@@ -140,6 +140,41 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_data_map(text) IS
   'The tables holding a kind''s data, how each is reached, its columns by category, what erasure does, and warnings';
 
+-- The compiled plan itself, step by step: the statements erase and export
+-- run, in their order, each by its table's owner ($1 is the subject id, $2
+-- the key sets collected before). gdpr_data_map describes; this is what
+-- runs, so an auditor can read one against the other.
+CREATE FUNCTION @extschema@.gdpr_erase_plan(kind text)
+  RETURNS TABLE (step integer, phase text, table_name text, action text, statement text)
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  plan gdpr.map_cache := gdpr._compiled(kind);
+BEGIN
+  RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY x.o, x.i))::integer, x.phase, x.t, x.a, x.sql
+      FROM (SELECT 1 AS o, r.i, 'refused' AS phase, NULL::text AS t, NULL::text AS a, r.v AS sql
+              FROM unnest(plan.refusals) WITH ORDINALITY r(v, i)
+            UNION ALL
+            SELECT 2, 1, 'lock', (SELECT k.root_table::text FROM gdpr.subject_kind k WHERE k.kind = gdpr_erase_plan.kind),
+                   'locked', plan.lock_sql
+            UNION ALL
+            SELECT 3, c.i, 'collect', c.v ->> 'table', c.v ->> 'mode', c.v ->> 'sql'
+              FROM jsonb_array_elements(plan.collect_steps) WITH ORDINALITY c(v, i)
+            UNION ALL
+            SELECT 4, e.i, 'erase', e.v ->> 'table', e.v ->> 'action',
+                   concat_ws(E';\n', e.v ->> 'sql', e.v ->> 'apply_sql')
+              FROM jsonb_array_elements(plan.erase_steps) WITH ORDINALITY e(v, i)
+            UNION ALL
+            SELECT 5, c.i, 'check', c.v ->> 'table', 'checked', c.v ->> 'sql'
+              FROM jsonb_array_elements(plan.check_steps) WITH ORDINALITY c(v, i)
+            UNION ALL
+            SELECT 6, x.i, 'export', x.v ->> 'table', 'exported', x.v ->> 'sql'
+              FROM jsonb_array_elements(plan.export_steps) WITH ORDINALITY x(v, i)) x;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_erase_plan(text) IS
+  'The compiled statements gdpr_erase and gdpr_export run for a kind, in order, with the table and action of each';
+
 -- Any DDL may change the map: drop the compiled statements, follow column
 -- renames in the registrations.
 CREATE FUNCTION gdpr._on_ddl_command_end() RETURNS event_trigger
