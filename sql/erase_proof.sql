@@ -339,6 +339,22 @@ SELECT address_id FROM ep.addresses ORDER BY 1;
 -- a lookup table with nothing tagged is never the subject's, even if only Eve referred to Germany
 SELECT code FROM ep.countries ORDER BY 1;
 
+-- section: foreign keys DEFERRABLE INITIALLY DEFERRED: checked within the erase, deferred again after it
+CREATE TABLE ep.forum_members (member_id int PRIMARY KEY, name text);
+CREATE TABLE ep.forum_posts (post_id int PRIMARY KEY,
+                       member_id int NOT NULL REFERENCES ep.forum_members DEFERRABLE INITIALLY DEFERRED, body text);
+SELECT gdpr_register_subject('poster', 'ep.forum_members', 'member_id');
+SELECT gdpr_tag('ep.forum_members', 'name', 'personal');
+INSERT INTO ep.forum_members VALUES (1, 'Hal'), (2, 'Ida');
+INSERT INTO ep.forum_posts VALUES (1, 1, 'hello'), (2, 2, 'hi');
+BEGIN;
+SELECT gdpr_erase('poster', '1', 'request 20') -> 'tables' AS tables;
+-- still deferred for the rest of the caller's transaction
+INSERT INTO ep.forum_posts VALUES (3, 3, 'member 3 comes later in this transaction');
+INSERT INTO ep.forum_members VALUES (3, 'Jo');
+COMMIT;
+SELECT post_id, member_id FROM ep.forum_posts ORDER BY 1;
+
 -- section: a link checks the column's type against the subject id's
 CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);
 SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_ids')$$);
@@ -350,6 +366,6 @@ SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
-DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer');
-DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer');
+DELETE FROM gdpr.subject_key WHERE subject_kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer', 'poster');
+DELETE FROM gdpr.tombstone WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member', 'client', 'doctor', 'shopper', 'chatter', 'renter', 'customer', 'poster');
 DELETE FROM gdpr.hold_release WHERE kind IN ('account', 'member', 'patient', 'clinician', 'person', 'staffer', 'staff_member');

@@ -471,6 +471,42 @@ COMMENT ON FUNCTION @extschema@.gdpr_hold(regclass, interval, name, text) IS
 
 -- ---- resolution ----------------------------------------------------------------
 
+-- PostgreSQL refuses to queue a deferred trigger inside a security-
+-- restricted operation (as in REFRESH MATERIALIZED VIEW), and every write
+-- pg_gdpr makes to a user's table runs inside one. So the deferrable
+-- foreign keys on and into the tables a rights function writes are made
+-- IMMEDIATE for its duration (their pending checks fire now), and those
+-- declared INITIALLY DEFERRED are deferred again when it is done. Foreign
+-- keys only: their checks are PostgreSQL's own code, never a user's.
+CREATE FUNCTION gdpr._immediate_keys(rels regclass[]) RETURNS text[]
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  names text[];
+  initially_deferred text[];
+BEGIN
+  SELECT array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)),
+         array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)) FILTER (WHERE c.condeferred)
+    INTO names, initially_deferred
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE c.contype = 'f' AND c.condeferrable
+     AND (coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
+          OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels));
+  IF names IS NOT NULL THEN
+    EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' IMMEDIATE';
+  END IF;
+  RETURN coalesce(initially_deferred, '{}');
+END
+$fn$;
+
+CREATE FUNCTION gdpr._defer_keys_again(names text[]) RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF cardinality(names) > 0 THEN
+    EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' DEFERRED';
+  END IF;
+END
+$fn$;
+
 -- Every foreign key, as the map sees it: a key declared on a partition
 -- only (not on its partitioned table) counts as the partitioned table's,
 -- for all of its rows, so that partitions created later without the key

@@ -9,6 +9,8 @@ first, a linked table without a foreign key, a legal hold with recent, old
 and NULL dates, tagged columns of several types, random rows, and a random
 subject S. Checked:
 
+  (some foreign keys are DEFERRABLE INITIALLY DEFERRED)
+
   rollback      an erase rolled back changes nothing
   others        a row that does not reference S, directly or through other
                 rows, is unchanged
@@ -104,7 +106,8 @@ def generate(seed):
             cols.append(f"addr_id int REFERENCES {s}.addr")
         cols.append(f"PRIMARY KEY ({', '.join(t.pk_cols())})")
         for p, fcols, action, nullable in t.fks:
-            cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}")
+            deferred = " DEFERRABLE INITIALLY DEFERRED" if arnd.random() < 0.2 else ""
+            cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}{deferred}")
         ddl.append(f"CREATE TABLE {s}.{t.name} ({', '.join(cols)});")
         for p, fcols, action, nullable in t.fks:
             ddl.append(f"CREATE INDEX ON {s}.{t.name} ({', '.join(fcols)});")
