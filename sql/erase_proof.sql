@@ -372,6 +372,9 @@ INSERT INTO ep.photos VALUES (1, '{5,6}', 'Eli and Flo'), (2, '{5}', 'Eli alone'
 SELECT gdpr_export('person', '5') -> 'data' -> 'ep.photos' AS eli_photos;
 SELECT gdpr_erase('person', '5', 'request 21') -> 'tables' AS tables;
 SELECT * FROM ep.photos ORDER BY photo_id;
+-- a new row naming the erased subject among others is refused
+SELECT test.error_of($$INSERT INTO ep.photos VALUES (4, '{6,5}', 'again')$$);
+INSERT INTO ep.photos VALUES (4, '{6,NULL}', 'Flo again');
 
 -- clean up
 DROP SCHEMA ep CASCADE;
