@@ -1,8 +1,9 @@
 // Per-backend access to the subjects' data keys: finds or creates a
-// subject's key, unwraps keys by id for decryption, caches them, shreds and
-// re-wraps them. Keys live in gdpr.subject_key, wrapped by the master key;
+// subject's key, unwraps keys by id for decryption, caches them, re-wraps
+// them, backs them up and restores them. Keys live in gdpr.subject_key,
+// addressed by a keyed hash of the subject and wrapped by the master key;
 // this module reads that table as the extension's owner, so callers need no
-// privilege on it.
+// privilege on it. It also holds the installation's derived hash keys.
 #pragma once
 
 #ifdef POSTGRES_H
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "aes_gcm_key.h"
+#include "data_key_wrap.h"
+#include "installation_keys.h"
 #include "key_cache.h"
 #include "master_key_ring.h"
 #include "value_cipher.h"
@@ -51,11 +54,26 @@ class KeyStore {
   // Versions present in the configured key source, oldest first.
   std::vector<std::uint32_t> master_key_versions();
 
+  // The subject's address in gdpr.subject_key; the id is made canonical.
+  Digest key_address(const char* kind, std::size_t kind_size, const char* subject_id,
+                     std::size_t subject_id_size);
+  // The subject hash of tombstones, requests and the audit log; the id is
+  // taken as given (callers pass the canonical id).
+  Digest subject_hash(const char* kind, std::size_t kind_size, const char* subject_id,
+                      std::size_t subject_id_size);
+
+  // gdpr_key_backup() and gdpr_restore_key_backup() (see key_backup_format.h).
+  std::vector<std::uint8_t> write_backup();
+  std::int64_t restore_backup(const std::uint8_t* data, std::size_t size);
+
   ValueCipher& cipher() noexcept { return cipher_; }
 
   // Called when gdpr.subject_key rows were updated or deleted in this
   // transaction: the local cache may hold keys that are gone.
-  void forget_cached_keys() noexcept { cache_.clear(); }
+  void forget_cached_keys() noexcept {
+    cache_.clear();
+    installation_.reset();
+  }
 
  private:
   KeyStore();
@@ -63,7 +81,10 @@ class KeyStore {
   void sync_with_server();
   const MasterKeyRing& ring();
   void reload_ring();
-  std::unique_ptr<AesGcmKey> unwrap(std::uint64_t key_id, std::uint32_t version,
+  // This database's installation (made on first use) and its hash keys.
+  std::shared_ptr<const InstallationKeys> installation();
+  const SecureBytes& master_key(std::uint32_t version, std::uint64_t key_id);
+  std::unique_ptr<AesGcmKey> unwrap(const KeyBinding& binding, std::uint32_t version,
                                     const std::string& wrapped_hex);
   // The id as the kind's root id column writes it ('050' is user 50), read
   // with that type's input and output functions as the caller; ids of kinds
@@ -73,6 +94,7 @@ class KeyStore {
   KeyCache cache_;
   ValueCipher cipher_;
   std::unique_ptr<MasterKeyRing> ring_;
+  std::shared_ptr<const InstallationKeys> installation_;
   std::uint64_t seen_key_epoch_ = 0;
   std::uint64_t seen_ring_epoch_ = 0;
   std::string subject_scratch_;
