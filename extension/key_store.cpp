@@ -36,13 +36,14 @@ pg::SpiStatement select_by_id{
     " pg_catalog.encode(wrapped_key, 'hex')"
     " FROM gdpr.subject_key WHERE key_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
     1};
-// Both parameters are text compared with text of the default collation, so
-// the unique index on (subject_address, key_class) serves the lookup.
+// An index lookup on (subject_address, key_class): bytea, and text of the
+// column's own collation. A shredded row comes first: the subject is erased.
 pg::SpiStatement select_by_subject{
     "SELECT key_id::pg_catalog.text, kek_version::pg_catalog.text,"
     " pg_catalog.encode(wrapped_key, 'hex')"
     " FROM gdpr.subject_key WHERE subject_address OPERATOR(pg_catalog.=)"
-    " pg_catalog.decode($1, 'hex') AND key_class OPERATOR(pg_catalog.=) $2::pg_catalog.text",
+    " pg_catalog.decode($1, 'hex') AND key_class OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+    " ORDER BY shredded_at IS NULL LIMIT 1",
     2};
 pg::SpiStatement kind_types{
     "SELECT k.kind, a.atttypid::pg_catalog.text FROM gdpr.subject_kind k"
@@ -58,7 +59,8 @@ pg::SpiStatement insert_key{
     " (key_id, subject_address, key_class, kek_version, wrapped_key)"
     " VALUES ($1::pg_catalog.int8, pg_catalog.decode($2, 'hex'), $3, $4::pg_catalog.int4,"
     " pg_catalog.decode($5, 'hex'))"
-    " ON CONFLICT (subject_address, key_class) DO NOTHING RETURNING key_id",
+    " ON CONFLICT (subject_address, key_class) WHERE shredded_at IS NULL DO NOTHING"
+    " RETURNING key_id",
     5};
 pg::SpiStatement select_to_rewrap{
     "SELECT key_id::pg_catalog.text, kek_version::pg_catalog.text,"
@@ -95,8 +97,8 @@ pg::SpiStatement select_all_keys{
 pg::SpiStatement last_key_id{
     "SELECT last_value::pg_catalog.text FROM gdpr.subject_key_key_id_seq", 0};
 // A restored row never replaces one the database has (a shredded key stays
-// shredded), and the main key of a subject with a tombstone comes back
-// shredded.
+// shredded); a key whose subject and class have a shredded row, and the
+// main key of a subject with a tombstone, come back shredded.
 pg::SpiStatement restore_key{
     "INSERT INTO gdpr.subject_key AS k"
     " (key_id, subject_address, key_class, kek_version, wrapped_key, created_at, shredded_at)"
@@ -104,10 +106,13 @@ pg::SpiStatement restore_key{
     "  CASE WHEN r.erased THEN NULL ELSE $4::pg_catalog.int4 END,"
     "  CASE WHEN r.erased THEN NULL ELSE pg_catalog.decode($5, 'hex') END,"
     "  $6::pg_catalog.timestamptz,"
-    "  CASE WHEN r.erased THEN pg_catalog.coalesce($7::pg_catalog.timestamptz, pg_catalog.now())"
+    "  CASE WHEN r.erased THEN COALESCE($7::pg_catalog.timestamptz, pg_catalog.now())"
     "  ELSE $7::pg_catalog.timestamptz END"
     " FROM (SELECT pg_catalog.decode($2, 'hex') AS address,"
-    "  $3 OPERATOR(pg_catalog.=) 'main' AND EXISTS (SELECT 1 FROM gdpr.tombstone t"
+    "  EXISTS (SELECT 1 FROM gdpr.subject_key o WHERE o.subject_address OPERATOR(pg_catalog.=)"
+    "   pg_catalog.decode($2, 'hex') AND o.key_class OPERATOR(pg_catalog.=) $3"
+    "   AND o.shredded_at IS NOT NULL)"
+    "  OR $3 OPERATOR(pg_catalog.=) 'main' AND EXISTS (SELECT 1 FROM gdpr.tombstone t"
     "   WHERE t.key_address OPERATOR(pg_catalog.=) pg_catalog.decode($2, 'hex')) AS erased) r"
     " ON CONFLICT DO NOTHING RETURNING (k.wrapped_key IS NOT NULL)::pg_catalog.text",
     7};

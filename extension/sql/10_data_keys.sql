@@ -42,9 +42,15 @@ CREATE TABLE gdpr.subject_key (
   wrapped_key     bytea,
   created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
   shredded_at     timestamptz,
-  UNIQUE (subject_address, key_class),
   CHECK ((shredded_at IS NULL) = (wrapped_key IS NOT NULL AND kek_version IS NOT NULL))
 );
+-- One live key per subject and class; shredded rows may be several (a
+-- restored key backup brings back the erased subject's old key id as
+-- shredded next to the marker its replayed tombstone left), and any of
+-- them means the subject is erased.
+CREATE UNIQUE INDEX subject_key_live ON gdpr.subject_key (subject_address, key_class)
+  WHERE shredded_at IS NULL;
+CREATE INDEX subject_key_address ON gdpr.subject_key (subject_address, key_class);
 ALTER SEQUENCE gdpr.subject_key_key_id_seq OWNED BY gdpr.subject_key.key_id;
 COMMENT ON TABLE gdpr.subject_key IS
   'Per-subject data keys by keyed address, wrapped by the master key; wrapped_key is NULL once shredded; not in pg_dump';

@@ -13,8 +13,9 @@ CREATE FUNCTION gdpr._tombstone_shreds_key() RETURNS trigger
 BEGIN
   IF NEW.key_address IS NOT NULL THEN
     INSERT INTO gdpr.subject_key AS k (key_id, subject_address, key_class, shredded_at)
-    VALUES (nextval('gdpr.subject_key_key_id_seq'), NEW.key_address, 'main', now())
-    ON CONFLICT (subject_address, key_class) DO NOTHING;
+    SELECT nextval('gdpr.subject_key_key_id_seq'), NEW.key_address, 'main', now()
+     WHERE NOT EXISTS (SELECT 1 FROM gdpr.subject_key o
+                        WHERE o.subject_address = NEW.key_address AND o.key_class = 'main');
     UPDATE gdpr.subject_key k SET wrapped_key = NULL, kek_version = NULL, shredded_at = now()
      WHERE k.subject_address = NEW.key_address AND k.key_class = 'main' AND k.shredded_at IS NULL;
   END IF;

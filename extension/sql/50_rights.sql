@@ -17,8 +17,8 @@ DECLARE
   address bytea := gdpr._subject_key_address($1, $2);
 BEGIN
   INSERT INTO gdpr.subject_key AS k (key_id, subject_address, key_class, shredded_at)
-  VALUES (nextval('gdpr.subject_key_key_id_seq'), address, 'main', now())
-  ON CONFLICT (subject_address, key_class) DO NOTHING;
+  SELECT nextval('gdpr.subject_key_key_id_seq'), address, 'main', now()
+   WHERE NOT EXISTS (SELECT 1 FROM gdpr.subject_key o WHERE o.subject_address = address AND o.key_class = 'main');
   UPDATE gdpr.subject_key AS k
      SET wrapped_key = NULL, kek_version = NULL, shredded_at = now()
    WHERE k.subject_address = address AND k.shredded_at IS NULL
