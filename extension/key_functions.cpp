@@ -95,3 +95,4 @@ GDPR_SQL_FUNCTION(gdpr_restore_key_backup_bytes) {
   PG_RETURN_INT64(gdpr::KeyStore::instance().restore_backup(
       reinterpret_cast<const std::uint8_t*>(VARDATA_ANY(backup)), VARSIZE_ANY_EXHDR(backup)));
 }
+

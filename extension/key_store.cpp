@@ -43,7 +43,7 @@ pg::SpiStatement select_by_subject{
     " pg_catalog.encode(wrapped_key, 'hex')"
     " FROM gdpr.subject_key WHERE subject_address OPERATOR(pg_catalog.=)"
     " pg_catalog.decode($1, 'hex') AND key_class OPERATOR(pg_catalog.=) $2::pg_catalog.text"
-    " ORDER BY shredded_at IS NULL LIMIT 1",
+    " ORDER BY shredded_at IS NULL, key_id LIMIT 1",
     2};
 pg::SpiStatement kind_types{
     "SELECT k.kind, a.atttypid::pg_catalog.text FROM gdpr.subject_kind k"
@@ -59,9 +59,15 @@ pg::SpiStatement insert_key{
     " (key_id, subject_address, key_class, kek_version, wrapped_key)"
     " VALUES ($1::pg_catalog.int8, pg_catalog.decode($2, 'hex'), $3, $4::pg_catalog.int4,"
     " pg_catalog.decode($5, 'hex'))"
-    " ON CONFLICT (subject_address, key_class) WHERE shredded_at IS NULL DO NOTHING"
     " RETURNING key_id",
     5};
+pg::SpiStatement lock_address{
+    "SELECT gdpr._lock_key_address(pg_catalog.decode($1, 'hex'))", 1};
+pg::SpiStatement shredded_meanwhile{
+    "SELECT 1 FROM gdpr.subject_key WHERE subject_address OPERATOR(pg_catalog.=)"
+    " pg_catalog.decode($1, 'hex') AND key_class OPERATOR(pg_catalog.=) $2::pg_catalog.text"
+    " AND shredded_at IS NOT NULL LIMIT 1",
+    2};
 pg::SpiStatement select_to_rewrap{
     "SELECT key_id::pg_catalog.text, kek_version::pg_catalog.text,"
     " pg_catalog.encode(wrapped_key, 'hex'), pg_catalog.encode(subject_address, 'hex'), key_class"
@@ -460,15 +466,15 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
           {std::to_string(key_id), address_hex, std::string(key_class), std::to_string(version),
            to_hex(wrapped)},
           pg::SnapshotMode::kLatest);
-      if (!inserted.empty()) {
-        key_events::keys_created();
-        hit = &cache_.insert(key_id, subject_scratch_, std::make_unique<AesGcmKey>(data_key));
-      } else {
-        // Another session created this subject's key first; it committed
-        // (ON CONFLICT waited for it), so the latest snapshot sees it.
-        rows = pg::spi_run(select_by_subject, {address_hex, std::string(key_class)},
-                           pg::SnapshotMode::kLatest);
+      // No wait on another transaction's first use of this subject: the
+      // key table has no unique index on the address (see 10_data_keys.sql).
+      if (inserted.empty()) {
+        throw GdprError(sqlstate::kInternalError,
+                        "data key of " + subject_label(kind_s) + " was not stored");
       }
+      key_events::keys_created();
+      created_in_xact_.emplace_back(address_hex, key_class);
+      hit = &cache_.insert(key_id, subject_scratch_, std::make_unique<AesGcmKey>(data_key));
     }
     if (hit == nullptr) {
       if (rows.empty()) {
@@ -494,6 +500,25 @@ SubjectKey KeyStore::for_subject(const char* kind, std::size_t kind_size,
                     "Do not store data of an erased subject.");
   }
   return SubjectKey{hit->key_id, hit->key.get()};
+}
+
+void KeyStore::check_new_keys() {
+  if (created_in_xact_.empty()) return;
+  auto created = std::move(created_in_xact_);
+  created_in_xact_.clear();
+  AsKeyTableOwner as_owner;
+  for (const auto& [address_hex, key_class] : created) {
+    pg::spi_run(lock_address, {address_hex}, pg::SnapshotMode::kTransaction);
+    if (pg::spi_run(shredded_meanwhile, {address_hex, key_class}, pg::SnapshotMode::kLatest).empty()) {
+      continue;
+    }
+    throw GdprError("40001",
+                    "could not serialize access due to a shred of the subject's keys",
+                    "Another transaction erased the subject, or shredded its keys, and committed "
+                    "while this one created a data key for it; this transaction's data for the "
+                    "subject cannot be kept.",
+                    "Retry the transaction; data of an erased subject must not be stored again.");
+  }
 }
 
 std::int64_t KeyStore::rotate_master_key(std::int64_t max_keys) {
@@ -630,6 +655,12 @@ namespace key_events {
 
 void keys_created() noexcept { g_created_in_xact = true; }
 
+bool commit_check_pending() noexcept { return g_created_in_xact && g_store != nullptr; }
+
+void before_commit() {
+  if (g_created_in_xact && g_store != nullptr) g_store->check_new_keys();
+}
+
 void keys_changed() noexcept {
   g_shred_in_xact = true;
   if (g_store != nullptr) g_store->forget_cached_keys();
@@ -644,6 +675,7 @@ void at_commit() noexcept {
   // sees the new epoch and re-reads the key table also sees the shred.
   if (g_shred_in_xact && shared::available()) shared::bump_key_epoch();
   if (g_rotated_in_xact && shared::available()) shared::bump_ring_epoch();
+  if (g_store != nullptr) g_store->forget_created_keys();
   g_created_in_xact = g_shred_in_xact = g_rotated_in_xact = false;
 }
 
@@ -655,6 +687,7 @@ void at_abort() noexcept {
   // Keys created by a rolled-back (sub)transaction do not exist: the cache
   // must not hand them out again, or new data would use a key that is lost.
   if ((g_created_in_xact || g_shred_in_xact) && g_store != nullptr) g_store->forget_cached_keys();
+  if (g_store != nullptr) g_store->forget_created_keys();
   g_created_in_xact = g_shred_in_xact = g_rotated_in_xact = false;
 }
 

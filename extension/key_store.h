@@ -62,6 +62,11 @@ class KeyStore {
   Digest subject_hash(const char* kind, std::size_t kind_size, const char* subject_id,
                       std::size_t subject_id_size);
 
+  // Just before the commit of a transaction that created keys: refuses the
+  // commit (40001) if one of their subjects had its keys shredded by a
+  // transaction that committed meanwhile.
+  void check_new_keys();
+
   // gdpr_key_backup() and gdpr_restore_key_backup() (see key_backup_format.h).
   std::vector<std::uint8_t> write_backup();
   std::int64_t restore_backup(const std::uint8_t* data, std::size_t size);
@@ -74,6 +79,8 @@ class KeyStore {
     cache_.clear();
     installation_.reset();
   }
+  // The transaction ended: no key of it is left to check at commit.
+  void forget_created_keys() noexcept { created_in_xact_.clear(); }
 
  private:
   KeyStore();
@@ -98,6 +105,8 @@ class KeyStore {
   std::uint64_t seen_key_epoch_ = 0;
   std::uint64_t seen_ring_epoch_ = 0;
   std::string subject_scratch_;
+  // (address in hex, key class) of the keys this transaction created
+  std::vector<std::pair<std::string, std::string>> created_in_xact_;
   // kind -> type of its root id column (0: not registered); reloaded when
   // gdpr.subject_kind changes (a relcache invalidation, see below).
   std::unordered_map<std::string, unsigned int> kind_types_;
@@ -107,6 +116,8 @@ class KeyStore {
 // Transaction bookkeeping, driven by the transaction callbacks.
 namespace key_events {
 void keys_created() noexcept;        // a key row was inserted in this transaction
+bool commit_check_pending() noexcept;  // keys were created: before_commit() has work
+void before_commit();                // may throw: see KeyStore::check_new_keys
 void keys_changed() noexcept;        // key rows were shredded or deleted
 void master_key_rotated() noexcept;  // key rows were re-wrapped
 bool shred_pending() noexcept;       // a commit would have to tell other sessions

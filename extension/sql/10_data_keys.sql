@@ -44,13 +44,23 @@ CREATE TABLE gdpr.subject_key (
   shredded_at     timestamptz,
   CHECK ((shredded_at IS NULL) = (wrapped_key IS NOT NULL AND kek_version IS NOT NULL))
 );
--- One live key per subject and class; shredded rows may be several (a
--- restored key backup brings back the erased subject's old key id as
--- shredded next to the marker its replayed tombstone left), and any of
--- them means the subject is erased.
-CREATE UNIQUE INDEX subject_key_live ON gdpr.subject_key (subject_address, key_class)
-  WHERE shredded_at IS NULL;
+-- Not unique: a first use of a subject's key never waits for another
+-- transaction's first use (two open transactions each create one; both
+-- keys are the subject's, and encryption takes the oldest), and a shredded
+-- row among them means the subject is erased.
 CREATE INDEX subject_key_address ON gdpr.subject_key (subject_address, key_class);
+
+-- A key created by a transaction that an erase or shred of the same
+-- subject overtook must not commit: just before commit, under the
+-- subject's key lock (which shredding takes too), a shredded row of the
+-- same subject and class committed meanwhile makes the creating
+-- transaction fail (40001; KeyStore::check_new_keys).
+-- The lock that orders shredding a subject's keys against a transaction
+-- committing a new key of the subject.
+CREATE FUNCTION gdpr._lock_key_address(address bytea) RETURNS void
+  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT pg_advisory_xact_lock(hashtext('pg_gdpr.key'), hashtext(encode(address, 'hex')))
+$fn$;
 ALTER SEQUENCE gdpr.subject_key_key_id_seq OWNED BY gdpr.subject_key.key_id;
 COMMENT ON TABLE gdpr.subject_key IS
   'Per-subject data keys by keyed address, wrapped by the master key; wrapped_key is NULL once shredded; not in pg_dump';

@@ -12,6 +12,7 @@ CREATE FUNCTION gdpr._tombstone_shreds_key() RETURNS trigger
   LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   IF NEW.key_address IS NOT NULL THEN
+    PERFORM gdpr._lock_key_address(NEW.key_address);
     INSERT INTO gdpr.subject_key AS k (key_id, subject_address, key_class, shredded_at)
     SELECT nextval('gdpr.subject_key_key_id_seq'), NEW.key_address, 'main', now()
      WHERE NOT EXISTS (SELECT 1 FROM gdpr.subject_key o

@@ -16,6 +16,7 @@ DECLARE
   shredded integer;
   address bytea := gdpr._subject_key_address($1, $2);
 BEGIN
+  PERFORM gdpr._lock_key_address(address);
   INSERT INTO gdpr.subject_key AS k (key_id, subject_address, key_class, shredded_at)
   SELECT nextval('gdpr.subject_key_key_id_seq'), address, 'main', now()
    WHERE NOT EXISTS (SELECT 1 FROM gdpr.subject_key o WHERE o.subject_address = address AND o.key_class = 'main');
