@@ -23,6 +23,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "key_row_reader.h"
 #include "pg_boundary.h"
 #include "spi_query.h"
 
@@ -31,11 +32,6 @@ namespace {
 
 // Every name and operator is schema-qualified: these run as the extension
 // owner whatever the caller's search_path.
-pg::SpiStatement select_by_id{
-    "SELECT pg_catalog.encode(subject_address, 'hex'), key_class, kek_version::pg_catalog.text,"
-    " pg_catalog.encode(wrapped_key, 'hex')"
-    " FROM gdpr.subject_key WHERE key_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
-    1};
 // An index lookup on (subject_address, key_class): bytea, and text of the
 // column's own collation. A shredded row comes first: the subject is erased.
 pg::SpiStatement select_by_subject{
@@ -365,23 +361,27 @@ AesGcmKey* KeyStore::by_id(std::uint64_t key_id) {
 
   auto inst = installation();
   AsKeyTableOwner as_owner;
-  // The latest snapshot, not the transaction's: a shred committed by another
-  // session must win even inside an older REPEATABLE READ transaction.
-  auto rows = pg::spi_run(select_by_id, {std::to_string(key_id)}, pg::SnapshotMode::kLatest);
-  if (rows.empty()) {
+  // A direct lookup in the primary key index, with the latest snapshot, not
+  // the transaction's: a shred committed by another session must win even
+  // inside an older REPEATABLE READ transaction.
+  const std::optional<KeyRow> row = read_key_row(g_key_table, key_id);
+  if (!row) {
     throw GdprError(sqlstate::kUndefinedObject,
                     "data key " + std::to_string(key_id) + " does not exist",
                     "The ciphertext names a key that is not in gdpr.subject_key.",
                     "Was the ciphertext copied from another database, or the database "
                     "restored without its keys? Restore them with gdpr_restore_key_backup().");
   }
-  const auto& row = rows.front();
   // An empty kind never comes from gdpr_encrypt: this entry is found by id only.
-  std::string subject = KeyCache::subject_key("", *row[0], *row[1]);
-  if (!row[3]) return cache_.insert(key_id, std::move(subject), nullptr).key.get();
-  KeyBinding binding{key_id, *row[1], from_hex(*row[0]), inst->installation_id()};
-  auto key = unwrap(binding, static_cast<std::uint32_t>(parse_u64(row[2])), *row[3]);
-  return cache_.insert(key_id, std::move(subject), std::move(key)).key.get();
+  std::string subject = KeyCache::subject_key("", to_hex(row->subject_address), row->key_class);
+  if (!row->wrapped_key || !row->kek_version) {
+    return cache_.insert(key_id, std::move(subject), nullptr).key.get();
+  }
+  KeyBinding binding{key_id, row->key_class, row->subject_address, inst->installation_id()};
+  const std::uint32_t version = *row->kek_version;
+  SecureBytes plain = DataKeyWrap::unwrap(master_key(version, key_id), version, binding,
+                                          row->wrapped_key->data(), row->wrapped_key->size());
+  return cache_.insert(key_id, std::move(subject), std::make_unique<AesGcmKey>(plain)).key.get();
 }
 
 std::string KeyStore::canonical_id(const std::string& kind, const char* id, std::size_t id_size) {
