@@ -117,9 +117,11 @@ BEGIN
             DETAIL = array_to_string(plan.refusals, E'\n'),
             HINT = format('Fix what is listed; gdpr_data_map(%L) shows it too. Nothing was changed.', kind);
   END IF;
-  -- Rows of linked tables (no foreign key) racing this erase wait for it.
-  PERFORM gdpr._lock_subject(hash, false);
+  -- Lock order, as in the guard of linked tables: the root row, then the
+  -- subject lock. Rows racing this erase, through a foreign key or in a
+  -- linked table, wait for it, and nothing deadlocks with it.
   root_found := gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0;
+  PERFORM gdpr._lock_subject(hash, false);
   keys := gdpr._collect_keys(plan, subject_id);
   -- only values sealed under the subject's own main key are re-keyed for a
   -- hold: another subject's ciphertext in a shared row is not its to move
