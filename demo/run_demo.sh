@@ -142,7 +142,7 @@ psql_q -c "CREATE DATABASE crm_restored" >/dev/null
 psql_q -d crm_restored -f "$CLUSTER_DIR/crm.sql" >/dev/null 2>&1
 restored() { { psql_q -d crm_restored -P footer=off -c "$1" 2>&1 || true; } | sed "s/^/    /"; }
 printf '\n%s▸ %s%s\n' "$cyan" "The restored dump alone cannot decrypt" "$reset"
-restored "SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') FROM users ORDER BY user_id LIMIT 1;"
+restored "SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') FROM users WHERE user_id = 20;"
 printf '\n%s▸ %s%s\n' "$cyan" "With the key backup, everyone comes back but the erased" "$reset"
 echo "SELECT gdpr_restore_key_backup(decode(:'k', 'hex')) AS keys_restored" \
   | psql_q -d crm_restored -v k="$(cat "$CLUSTER_DIR/crm.keys.hex")" | sed "s/^/    /"
