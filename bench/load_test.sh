@@ -14,15 +14,21 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-5000}
 DURATION=${DURATION:-180}
 ALONE=${ALONE:-$((DURATION / 6 + 5))}
+own_cluster=false
 if [ -z "${PGHOST:-}" ]; then
   . test/lib/cluster.sh
   cluster_start >/dev/null
+  own_cluster=true
 fi
 bindir=$(pg_config --bindir)
 db=gdpr_load
 q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 "$bindir/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-trap '"$bindir/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true' EXIT
+finish() {
+  "$bindir/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  if $own_cluster; then cluster_stop; fi
+}
+trap finish EXIT
 q -v users="$USERS" -f bench/load/setup.sql >/dev/null
 echo "load test: $USERS users, $((USERS * 4)) contacts, $((USERS * 10)) page views; ${ALONE}s alone, ${DURATION}s under load"
 
