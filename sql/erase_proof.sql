@@ -360,12 +360,24 @@ SELECT post_id, member_id FROM ep.forum_posts ORDER BY 1;
 
 -- section: a link checks the column's type against the subject id's
 CREATE TABLE ep.tagged_posts (post_id int PRIMARY KEY, person_ids int[], meta jsonb, person_code text, person_id int);
-SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_ids')$$);
-SELECT test.error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'meta')$$);
+SELECT * FROM test.full_error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'meta')$$);
 SELECT test.error_of($$SELECT gdpr_link('ep.tagged_posts', 'person', 'person_code')$$);
 -- the data map points at a column that looks like a reference but is none
 SELECT unnest(warnings) AS warning FROM gdpr_data_map('person') WHERE table_name = 'ep.people';
 SELECT gdpr_link('ep.tagged_posts', 'person', 'person_id');
+
+-- section: a linked array names every subject it holds: erasing one removes its id, a row of it alone goes
+CREATE TABLE ep.photos (photo_id int PRIMARY KEY, person_ids int[] NOT NULL, caption text);
+SELECT gdpr_link('ep.photos', 'person', 'person_ids');
+SELECT gdpr_tag('ep.photos', 'caption', 'personal');
+INSERT INTO ep.people VALUES (5, 'Eli'), (6, 'Flo');
+INSERT INTO ep.photos VALUES (1, '{5,6}', 'Eli and Flo'), (2, '{5}', 'Eli alone'), (3, '{6}', 'Flo alone');
+SELECT gdpr_export('person', '5') -> 'data' -> 'ep.photos' AS eli_photos;
+SELECT gdpr_erase('person', '5', 'request 21') -> 'tables' AS tables;
+SELECT * FROM ep.photos ORDER BY photo_id;
+-- a new row naming the erased subject among others is refused
+SELECT test.error_of($$INSERT INTO ep.photos VALUES (4, '{6,5}', 'again')$$);
+INSERT INTO ep.photos VALUES (4, '{6,NULL}', 'Flo again');
 
 -- clean up
 DROP SCHEMA ep CASCADE;

@@ -344,10 +344,15 @@ BEGIN
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
   -- The linked column is compared with the subject id as the root id
   -- column's type: it must hold that type (or a domain over it).
-  SELECT format_type(lb.oid, NULL), format_type(rb.oid, NULL), lb.typcategory = rb.typcategory AND lb.typcategory <> 'A'
+  -- An array of that type links every subject it names: a row is each
+  -- one's, and erasing one removes its id from the array.
+  SELECT format_type(lb.oid, NULL), format_type(rb.oid, NULL),
+         (lb.typcategory = rb.typcategory AND lb.typcategory <> 'A')
+         OR (lb.typcategory = 'A' AND le.typcategory = rb.typcategory AND le.typcategory <> 'A')
     INTO link_type, root_type, comparable
     FROM pg_attribute la JOIN pg_type lt ON lt.oid = la.atttypid
-         JOIN pg_type lb ON lb.oid = coalesce(nullif(lt.typbasetype, 0), lt.oid),
+         JOIN pg_type lb ON lb.oid = coalesce(nullif(lt.typbasetype, 0), lt.oid)
+         LEFT JOIN pg_type le ON le.oid = lb.typelem,
          gdpr.subject_kind k JOIN pg_attribute ra ON ra.attrelid = k.root_table AND ra.attname = k.id_column
          JOIN pg_type rt ON rt.oid = ra.atttypid
          JOIN pg_type rb ON rb.oid = coalesce(nullif(rt.typbasetype, 0), rt.oid)
@@ -356,9 +361,9 @@ BEGIN
     RAISE EXCEPTION 'column % of % is of type %, but subjects of kind "%" are identified by %',
                     column_name, rel, link_type, kind, root_type
       USING ERRCODE = 'datatype_mismatch',
-            DETAIL = CASE WHEN link_type LIKE '%[]' OR link_type IN ('json', 'jsonb')
-                          THEN 'Ids inside arrays or documents cannot be linked: erasure could not remove one id from them.'
-                          ELSE 'A link compares the column with the subject id.' END,
+            DETAIL = CASE WHEN link_type IN ('json', 'jsonb')
+                          THEN 'Ids inside documents cannot be linked: erasure could not remove one id from them.'
+                          ELSE 'A link compares the column (or the elements of an array column) with the subject id.' END,
             HINT = format('Link a column of type %s, or add one (e.g. a join table with one id per row).', root_type);
   END IF;
   INSERT INTO gdpr.subject_link AS l (link_table, link_column, kind, mapped_by)

@@ -170,10 +170,21 @@ CREATE FUNCTION gdpr._edge_is_direct(k gdpr.subject_kind, e gdpr.map_edge) RETUR
       OR (e.parent = k.root_table AND e.parent_cols = ARRAY[k.id_column])
 $fn$;
 
+-- The element type of an array column (NULL for any other column): a
+-- linked array names every subject it holds.
+CREATE FUNCTION gdpr._element_type(rel regclass, col name) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format_type(t.typelem, NULL)
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+   WHERE a.attrelid = rel AND a.attname = col AND t.typcategory = 'A' AND t.typelem <> 0
+$fn$;
+
 -- The predicate selecting one edge's rows of the subject whose id is $1.
 CREATE FUNCTION gdpr._edge_predicate(k gdpr.subject_kind, e gdpr.map_edge, alias text)
   RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT CASE WHEN gdpr._edge_is_direct(k, e)
+  SELECT CASE WHEN e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL
+              THEN format('$1::%s = ANY (%I.%I)', gdpr._element_type(e.rel, e.cols[1]), alias, e.cols[1])
+              WHEN gdpr._edge_is_direct(k, e)
               THEN format('%I.%I = $1::%s', alias, e.cols[1], (gdpr._column_types(e.rel, e.cols))[1])
               ELSE gdpr._in_keyset(alias, e.rel, e.cols, gdpr._keyset(e.parent, e.parent_cols)) END
 $fn$;
@@ -221,6 +232,12 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
      -- the parent's erasure detaches it
      AND (detached OR coalesce(e.on_delete NOT IN ('n', 'd'), true))
      AND (SELECT count(*) FROM unnest(edges) x WHERE x.rel = _sharing_parts.rel AND x.edge <> 'root') > 1
+  UNION ALL
+  -- a linked array that names someone else too (a photo of several people)
+  SELECT format('pg_catalog.cardinality(pg_catalog.array_remove(t0.%I, $1::%s)) > 0', e.cols[1],
+                gdpr._element_type(e.rel, e.cols[1])), NULL, NULL, NULL
+    FROM unnest(edges) e
+   WHERE e.rel = _sharing_parts.rel AND e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL
   UNION ALL
   SELECT 'true', o.kind, o.id_column, NULL FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
   UNION ALL
@@ -702,6 +719,15 @@ BEGIN
                  coalesce(sharing_any, 'false'), gdpr._anonymize_pending(t.rel)));
       END IF;
     END IF;
+
+    -- a linked array loses the subject's id in every row that stays
+    FOR e IN SELECT m.* FROM unnest(edges) m
+              WHERE m.rel = t.rel AND m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL LOOP
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'detached', 'mode', 'exec', 'sql', format(
+        'UPDATE %s t0 SET %I = pg_catalog.array_remove(t0.%I, $1::%s) WHERE %s AND NOT %s AND %s',
+        t.rel, e.cols[1], e.cols[1], gdpr._element_type(e.rel, e.cols[1]), gdpr._edge_predicate(k, e, 't0'), held,
+        coalesce(sharing, 'false')));
+    END LOOP;
 
     -- then detach rows that outlive this subject: the schema says so
     -- (ON DELETE SET NULL / SET DEFAULT, on the columns it names), or the
