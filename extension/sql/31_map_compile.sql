@@ -481,22 +481,30 @@ $fn$;
 CREATE FUNCTION gdpr._parent_tables(kind text)
   RETURNS TABLE (rel regclass, child regclass, constraint_name name, cols name[], parent_cols name[])
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  WITH m AS (SELECT * FROM gdpr._map_tables(kind))
-  SELECT f.confrelid::regclass, f.conrelid::regclass, f.conname,
-         ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
-         ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i)
-    FROM gdpr._foreign_keys() f
-    JOIN m ON m.rel = f.conrelid AND m.owning
-    JOIN pg_class pc ON pc.oid = f.confrelid
-    JOIN pg_class cc ON cc.oid = f.conrelid
-   WHERE f.conparentid = 0
-     AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
-     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
-     AND EXISTS (SELECT 1 FROM gdpr._column_labels(f.confrelid) l WHERE l.category IN ('personal', 'sensitive'))
-     AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')
-     AND NOT gdpr._hangs_off_subject(f.confrelid)
+  WITH m AS (SELECT * FROM gdpr._map_tables(kind)),
+  -- the cheap tests first, once: the walk up the keys runs only for the
+  -- few tables left
+  candidate AS MATERIALIZED (
+    SELECT f.confrelid::regclass AS rel, f.conrelid::regclass AS child, f.conname, f.conkey, f.confkey
+      FROM gdpr._foreign_keys() f
+      JOIN m ON m.rel = f.conrelid AND m.owning
+      JOIN pg_class pc ON pc.oid = f.confrelid
+      JOIN pg_class cc ON cc.oid = f.conrelid
+     WHERE f.conparentid = 0
+       AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
+       AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
+       AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')),
+  parent AS MATERIALIZED (
+    SELECT DISTINCT c.rel FROM candidate c
+     WHERE EXISTS (SELECT 1 FROM gdpr._column_labels(c.rel) l WHERE l.category IN ('personal', 'sensitive'))),
+  eligible AS MATERIALIZED (
+    SELECT p.rel FROM parent p WHERE NOT gdpr._hangs_off_subject(p.rel))
+  SELECT c.rel, c.child, c.conname,
+         ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.child AND a.attnum = u.n ORDER BY u.i),
+         ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.rel AND a.attnum = u.n ORDER BY u.i)
+    FROM candidate c JOIN eligible e ON e.rel = c.rel
    ORDER BY 1, 2, 3
 $fn$;
 

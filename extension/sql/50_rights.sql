@@ -96,6 +96,7 @@ BEGIN
       JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
      WHERE f.confrelid = k.root_table AND f.conparentid = 0 AND f.confkey = ARRAY[a.attnum]
        AND f.conrelid <> k.root_table
+       AND NOT (SELECT r.relispartition FROM pg_class r WHERE r.oid = f.conrelid)
      GROUP BY f.conrelid ORDER BY 1::text
   LOOP
     CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger t
