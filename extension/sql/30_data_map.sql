@@ -501,13 +501,15 @@ DECLARE
   names text[];
   initially_deferred text[];
 BEGIN
+  WITH deferrable_key AS MATERIALIZED (
+    SELECT c.conname, c.connamespace, c.condeferred, c.conrelid, c.confrelid
+      FROM pg_constraint c WHERE c.contype = 'f' AND c.condeferrable)
   SELECT array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)),
          array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)) FILTER (WHERE c.condeferred)
     INTO names, initially_deferred
-    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-   WHERE c.contype = 'f' AND c.condeferrable
-     AND (coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
-          OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels));
+    FROM deferrable_key c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
+      OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels);
   IF names IS NOT NULL THEN
     EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' IMMEDIATE';
   END IF;

@@ -221,7 +221,7 @@ BEGIN
             HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
   END IF;
   PERFORM gdpr._defer_keys_again(deferred_keys);
-  IF root_found AND gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0 THEN
+  IF root_found AND NOT coalesce(tables -> k.root_table::text ? 'deleted', false) THEN
     PERFORM gdpr._guard_kept_root(kind);
   END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
