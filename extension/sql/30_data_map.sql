@@ -538,6 +538,19 @@ CREATE TYPE gdpr.foreign_key AS (
   oid oid, conname name, contype "char", conrelid oid, confrelid oid, conparentid oid,
   conkey smallint[], confkey smallint[], confdeltype "char", confdelsetcols smallint[], condeferrable boolean);
 
+-- The numbers, in table to_rel, of the columns of from_rel numbered
+-- attnums (matched by name: a partition's columns may be numbered
+-- differently from its parent's).
+CREATE FUNCTION gdpr._same_columns(from_rel oid, attnums smallint[], to_rel oid) RETURNS smallint[]
+  LANGUAGE sql STABLE AS $fn$
+  SELECT ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(attnums) WITH ORDINALITY u(n, i)
+                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) from_rel
+                                                AND pa.attnum OPERATOR(pg_catalog.=) u.n
+                 JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) to_rel
+                                                AND ta.attname OPERATOR(pg_catalog.=) pa.attname
+                ORDER BY u.i)
+$fn$;
+
 CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF gdpr.foreign_key
   LANGUAGE sql STABLE AS $fn$
   SELECT c.oid, c.conname, c.contype, c.conrelid, c.confrelid, c.conparentid, c.conkey, c.confkey,
@@ -547,19 +560,9 @@ CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF gdpr.foreign_key
   UNION ALL
   SELECT DISTINCT ON (t.top, c.confrelid, c.confkey, c.conkey)
          c.oid, c.conname, c.contype, t.top, c.confrelid, c.conparentid,
-         ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.conrelid
-                                                AND pa.attnum OPERATOR(pg_catalog.=) u.n
-                 JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) t.top
-                                                AND ta.attname OPERATOR(pg_catalog.=) pa.attname
-                ORDER BY u.i),
+         gdpr._same_columns(c.conrelid, c.conkey, t.top),
          c.confkey, c.confdeltype,
-         ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(c.confdelsetcols) WITH ORDINALITY u(n, i)
-                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.conrelid
-                                                AND pa.attnum OPERATOR(pg_catalog.=) u.n
-                 JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) t.top
-                                                AND ta.attname OPERATOR(pg_catalog.=) pa.attname
-                ORDER BY u.i),
+         gdpr._same_columns(c.conrelid, c.confdelsetcols, t.top),
          c.condeferrable
     FROM pg_catalog.pg_constraint c
     JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid AND r.relispartition

@@ -508,6 +508,16 @@ CREATE FUNCTION gdpr._parent_tables(kind text)
    ORDER BY 1, 2, 3
 $fn$;
 
+-- The step that lists, by the referring table's owner, which rows of key
+-- set ks the rows of child still refer to (through cols), as key set
+-- ref_name.
+CREATE FUNCTION gdpr._references_found_step(child regclass, cols name[], ks text, ref_name text) RETURNS jsonb
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT jsonb_build_object('table', child::text, 'rel', child::oid, 'action', 'references_found', 'mode', 'collect',
+    'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
+                  ref_name, gdpr._keyset_tuples('r', cols), child, gdpr._in_keyset('r', child, cols, ks)))
+$fn$;
+
 -- Compiles a kind's plan: the statement that locks the subject's root row,
 -- the key-set collection (parents first), the export statement of each
 -- table and the ordered erase steps. Every statement names one user table,
@@ -780,10 +790,7 @@ BEGIN
       IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges) THEN
         ref_count := ref_count + 1;
         ref_name := 'still_referenced_' || ref_count;
-        steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
-          'mode', 'collect', 'sql', format(
-          'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
-          ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+        steps := steps || gdpr._references_found_step(f.child, f.cols, ks, ref_name);
         unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
       END IF;
       IF f.nullable AND NOT EXISTS (SELECT 1 FROM unnest(edges) m
@@ -865,10 +872,7 @@ BEGIN
       steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'parent_rows', 'mode', 'collect',
         'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s t0 WHERE %s',
                       ks, gdpr._keyset_tuples('t0', f.parent_cols), t.rel, t.pred));
-      steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
-        'mode', 'collect', 'sql', format(
-        'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
-        ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+      steps := steps || gdpr._references_found_step(f.child, f.cols, ks, ref_name);
       unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
     END LOOP;
     steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',
