@@ -84,7 +84,11 @@ shredded='SELECT count(*) FILTER (WHERE gdpr_decrypt(v, $$vault.v$$) IS NULL) FR
 [ "$(q -d "$db" -c "$shredded")" = 40 ] || fail "default: subject 7's 40 values are not NULL after the shred"
 [ "$(openssl_q -d "$db" -c "$shredded")" = 40 ] || fail "OpenSSL: subject 7's 40 values are not NULL after the shred"
 
-# -- every pg_regress test again, with OpenSSL forced in every session
+# -- every pg_regress test again, with OpenSSL forced in every session,
+# from the configuration the first run started with (its tests leave
+# settings behind with ALTER SYSTEM, e.g. a second master key version)
+q -d postgres -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
 PGXS_TEST=$(pg_config --pkglibdir)/pgxs/src/test
 results=build/test-results/regress-openssl
 mapfile -t regress < <(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
