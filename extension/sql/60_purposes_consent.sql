@@ -330,7 +330,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM gdpr.consent_view v WHERE v.purpose = OLD.purpose) THEN
       RAISE EXCEPTION 'purpose "%" has consent-aware views', OLD.purpose
         USING ERRCODE = 'dependent_objects_still_exist',
-              DETAIL = 'Views: ' || (SELECT string_agg(v.view_name, ', ' ORDER BY v.view_name) FROM gdpr.consent_view v WHERE v.purpose = OLD.purpose) || '.',
+              DETAIL = 'Views: ' || (SELECT string_agg(v.view::text, ', ' ORDER BY v.view::text) FROM gdpr.consent_view v WHERE v.purpose = OLD.purpose) || '.',
               HINT = 'Drop the views first.';
     END IF;
     DELETE FROM gdpr.processing_state s WHERE s.purpose = OLD.purpose;

@@ -158,7 +158,7 @@ BEGIN
       hidden_checks := hidden_checks || format(
         E'  IF new.%1$I IS DISTINCT FROM %2$s THEN\n'
         '    RAISE EXCEPTION %3$L USING ERRCODE = ''insufficient_privilege'', HINT = %4$L;\n  END IF;\n',
-        c.column_name, CASE WHEN c.encrypted THEN 'NULL' ELSE 'CASE WHEN TG_OP = ''UPDATE'' THEN old.' || quote_ident(c.column_name) || ' END' END,
+        c.column_name, CASE WHEN c.encrypted THEN 'NULL' ELSE '(CASE WHEN TG_OP = ''UPDATE'' THEN old.' || quote_ident(c.column_name) || ' END)' END,
         format('column %s of %s is not available to purpose %s', c.column_name, view_name, p.purpose),
         'Leave it out: its category is not one the purpose may use.');
       CONTINUE;
@@ -234,13 +234,13 @@ BEGIN
     RAISE EXCEPTION 'relation % already exists', qualified
       USING ERRCODE = 'duplicate_table', HINT = 'Name the view differently: gdpr_create_view(rel, purpose, view_name).';
   END IF;
-  SELECT string_agg(CASE WHEN NOT c.visible AND c.encrypted THEN format('NULL::pg_catalog.text AS %I', c.column_name)
-                         WHEN NOT c.visible THEN format('NULL::%s AS %I', c.type_name, c.column_name)
-                         WHEN c.encrypted THEN format('@extschema@.gdpr_decrypt(t0.%I, %L) AS %I', c.column_name, c.context, c.column_name)
-                         ELSE format('t0.%I', c.column_name) END, ', '),
-         bool_or(c.visible AND c.encrypted)
+  SELECT string_agg(CASE WHEN NOT vc.visible AND vc.encrypted THEN format('NULL::pg_catalog.text AS %I', vc.column_name)
+                         WHEN NOT vc.visible THEN format('NULL::%s AS %I', vc.type_name, vc.column_name)
+                         WHEN vc.encrypted THEN format('@extschema@.gdpr_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
+                         ELSE format('t0.%I', vc.column_name) END, ', '),
+         bool_or(vc.visible AND vc.encrypted)
     INTO items, decrypts
-    FROM gdpr._view_columns(rel, p) c;
+    FROM gdpr._view_columns(rel, p) vc;
   select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel, gdpr._row_condition(rel, p, 't0'));
   IF existing IS NOT NULL THEN
     BEGIN
