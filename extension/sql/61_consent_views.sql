@@ -24,6 +24,14 @@ REVOKE ALL ON gdpr.consent_view FROM PUBLIC;
 CREATE TRIGGER purpose_changed AFTER INSERT OR UPDATE OR DELETE ON gdpr.purpose
   FOR EACH ROW EXECUTE FUNCTION gdpr._purpose_changed();
 
+-- Decryption as the views call it: gdpr_decrypt() itself, declared STABLE
+-- (a key is not shredded within a statement of the reading session), so
+-- that a query that does not select an encrypted column of a view does not
+-- decrypt it. Executable by the reader roles only, not callable by name
+-- (they have no USAGE on schema gdpr).
+CREATE FUNCTION gdpr._view_decrypt(ciphertext bytea, context text) RETURNS text
+  LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'gdpr_decrypt_text';
+
 -- The subject a row of e.rel belongs to through edge e, as an expression
 -- over alias: the column itself for a direct edge, else the parent's
 -- subject found through the foreign key (one scalar subquery per level).
@@ -77,7 +85,7 @@ BEGIN
       kind := k.kind;
       edge := coalesce(e.constraint_name, e.edge || ' ' || e.cols[1]);
       expr := gdpr._subject_expr(k, edges, e, alias);
-      nullable := e.edge <> 'root';
+      nullable := NOT gdpr._edge_is_direct(k, e) OR e.nullable;
       CONTINUE WHEN expr IS NULL;
       RETURN NEXT;
     END LOOP;
@@ -85,20 +93,35 @@ BEGIN
 END
 $fn$;
 
--- "Every subject of the row may be processed for purpose p now."
-CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text) RETURNS text
-  LANGUAGE sql IMMUTABLE AS $fn$
-  SELECT format(CASE WHEN p.lawful_basis OPERATOR(pg_catalog.=) 'consent'
-                     THEN 'EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text AND s.allowed)'
-                     ELSE 'NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text AND NOT s.allowed)' END,
-                kind, p.purpose, expr)
+-- "The subject expr (of kind) may be processed for purpose p now." Shaped
+-- for the planner: a semi-join (consent: the few who agreed) or an
+-- anti-join (the others: the few who are blocked) against the small state
+-- table, hashed for scans and probed by index for lookups; integer ids are
+-- compared as integers.
+CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE
+    WHEN p.lawful_basis <> 'consent'
+      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND NOT s.allowed)',
+                  kind, p.purpose, match)
+    WHEN nullable
+      THEN format('((%s) IS NULL OR EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
+                  expr, kind, p.purpose, match)
+    ELSE format('(%s)%s = ANY (SELECT s.%s FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.allowed)',
+                expr, CASE WHEN int_id THEN '' ELSE '::pg_catalog.text' END, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END,
+                kind, p.purpose) END
+    FROM (SELECT t.typname IN ('int2', 'int4', 'int8') AS int_id
+            FROM gdpr.subject_kind k
+            JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
+            JOIN pg_type t ON t.oid = a.atttypid
+           WHERE k.kind = _may_process_sql.kind) x,
+         LATERAL (SELECT CASE WHEN x.int_id THEN format('s.subject_int OPERATOR(pg_catalog.=) (%s)', expr)
+                              ELSE format('s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text', expr) END AS match) m
 $fn$;
 
 CREATE FUNCTION gdpr._row_condition(rel regclass, p gdpr.purpose, alias text) RETURNS text
   LANGUAGE sql STABLE AS $fn$
-  SELECT coalesce(string_agg(CASE WHEN r.nullable
-                                  THEN format('((%s) IS NULL OR %s)', r.expr, gdpr._may_process_sql(p, r.kind, r.expr))
-                                  ELSE gdpr._may_process_sql(p, r.kind, r.expr) END, ' AND '), 'true')
+  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable), ' AND '), 'true')
     FROM gdpr._row_subjects(rel, alias) r
 $fn$;
 
@@ -236,7 +259,7 @@ BEGIN
   END IF;
   SELECT string_agg(CASE WHEN NOT vc.visible AND vc.encrypted THEN format('NULL::pg_catalog.text AS %I', vc.column_name)
                          WHEN NOT vc.visible THEN format('NULL::%s AS %I', vc.type_name, vc.column_name)
-                         WHEN vc.encrypted THEN format('@extschema@.gdpr_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
+                         WHEN vc.encrypted THEN format('gdpr._view_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
                          ELSE format('t0.%I', vc.column_name) END, ', '),
          bool_or(vc.visible AND vc.encrypted)
     INTO items, decrypts
@@ -272,7 +295,7 @@ BEGIN
   EXECUTE format('GRANT SELECT ON %s TO %I', qualified, reader);
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', view_schema, reader);
   IF decrypts THEN
-    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_decrypt(bytea, text) TO %I', reader);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION gdpr._view_decrypt(bytea, text) TO %I', reader);
   END IF;
   -- writes
   IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = v AND t.tgname = 'gdpr_write') THEN
