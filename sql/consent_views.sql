@@ -199,7 +199,21 @@ SELECT action, details ->> 'view' AS view FROM gdpr.audit_log WHERE action = 'cr
 -- section: a purpose with views cannot be deleted
 SELECT test.error_of($$DELETE FROM gdpr.purpose WHERE purpose = 'health_coaching'$$);
 
+-- (tests leave no choices, purposes, keys or roles behind for the next file)
 DELETE FROM gdpr.choice;
 DELETE FROM gdpr.processing_state;
 SELECT test.reset_crm();
-DELETE FROM gdpr.purpose WHERE purpose = 'health_coaching';
+DELETE FROM gdpr.subject_key WHERE subject_kind = 'user' AND subject_id IN ('4', '5', '6');
+DELETE FROM gdpr.purpose;
+DELETE FROM gdpr.processor;
+DELETE FROM gdpr.category_retention;
+DO $$
+DECLARE
+  r name;
+BEGIN
+  FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'gdpr\_reader\_%' LOOP
+    EXECUTE format('DROP OWNED BY %I', r);
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP;
+END
+$$;

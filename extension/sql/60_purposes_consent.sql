@@ -549,5 +549,6 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+CREATE INDEX request_erasure_subject ON gdpr.request (kind, subject_id) WHERE request_type = 'erasure';
 CREATE TRIGGER erasure_request_changed AFTER INSERT OR UPDATE OF status ON gdpr.request
   FOR EACH ROW WHEN (NEW.request_type = 'erasure') EXECUTE FUNCTION gdpr._erasure_request_changed();

@@ -27,10 +27,13 @@ CREATE TRIGGER purpose_changed AFTER INSERT OR UPDATE OR DELETE ON gdpr.purpose
 -- Decryption as the views call it: gdpr_decrypt() itself, declared STABLE
 -- (a key is not shredded within a statement of the reading session), so
 -- that a query that does not select an encrypted column of a view does not
--- decrypt it. Executable by the reader roles only, not callable by name
--- (they have no USAGE on schema gdpr).
-CREATE FUNCTION gdpr._view_decrypt(ciphertext bytea, context text) RETURNS text
+-- decrypt it. Granted to the reader roles of views that decrypt.
+CREATE FUNCTION @extschema@.gdpr_view_decrypt(ciphertext bytea, context text) RETURNS text
   LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'gdpr_decrypt_text';
+COMMENT ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) IS
+  'gdpr_decrypt() as consent-aware views call it (STABLE: columns a query does not select are not decrypted)';
+REVOKE ALL ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO gdpr_app;
 
 -- The subject a row of e.rel belongs to through edge e, as an expression
 -- over alias: the column itself for a direct edge, else the parent's
@@ -259,7 +262,7 @@ BEGIN
   END IF;
   SELECT string_agg(CASE WHEN NOT vc.visible AND vc.encrypted THEN format('NULL::pg_catalog.text AS %I', vc.column_name)
                          WHEN NOT vc.visible THEN format('NULL::%s AS %I', vc.type_name, vc.column_name)
-                         WHEN vc.encrypted THEN format('gdpr._view_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
+                         WHEN vc.encrypted THEN format('@extschema@.gdpr_view_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
                          ELSE format('t0.%I', vc.column_name) END, ', '),
          bool_or(vc.visible AND vc.encrypted)
     INTO items, decrypts
@@ -295,7 +298,7 @@ BEGIN
   EXECUTE format('GRANT SELECT ON %s TO %I', qualified, reader);
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', view_schema, reader);
   IF decrypts THEN
-    EXECUTE format('GRANT EXECUTE ON FUNCTION gdpr._view_decrypt(bytea, text) TO %I', reader);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO %I', reader);
   END IF;
   -- writes
   IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = v AND t.tgname = 'gdpr_write') THEN
