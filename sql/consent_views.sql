@@ -141,6 +141,15 @@ SELECT test.error_of($$INSERT INTO crm.invoices_billing (invoice_id, user_id, bi
 SELECT count(*) AS rows_updated FROM crm.users WHERE job_title = 'x';
 SELECT gdpr_lift_restriction('user', '4') > 0 AS lifted;
 
+-- section: a linked array of ids: the row is shown when every subject it names may be processed
+CREATE TABLE crm.photos (photo_id bigint PRIMARY KEY, user_ids bigint[] NOT NULL, caption text);
+SELECT gdpr_link('crm.photos', 'user', 'user_ids');
+INSERT INTO crm.photos VALUES (1, '{1}', 'Ada'), (2, '{1,2}', 'Ada and Alan'), (3, '{3,4}', 'Grace and Katherine'), (4, '{}', 'the office');
+SELECT gdpr_create_view('crm.photos', 'direct_marketing') AS view;
+SELECT gdpr_create_view('crm.photos', 'product_improvement') AS view;
+SELECT photo_id, caption FROM crm.photos_direct_marketing ORDER BY photo_id;
+SELECT photo_id, caption FROM crm.photos_product_improvement ORDER BY photo_id;
+
 -- section: the write trigger runs with the table owner's rights, never more
 SELECT p.proname, p.prosecdef, p.proowner::regrole AS owner, p.proconfig
   FROM pg_proc p WHERE p.proname = 'users_service_write';

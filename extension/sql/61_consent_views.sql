@@ -54,6 +54,7 @@ BEGIN
   END IF;
   SELECT m.* INTO pe FROM unnest(edges) m
    WHERE m.rel = e.parent AND NOT coalesce(m.on_delete IN ('n', 'd'), false)
+     AND NOT (m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL)
    ORDER BY gdpr._edge_is_direct(k, m) DESC, m.depth, m.constraint_name LIMIT 1;
   IF pe.rel IS NULL THEN
     RETURN NULL;
@@ -69,10 +70,11 @@ END
 $fn$;
 
 -- The subjects of rel's rows, per kind whose map holds rel: (kind, edge
--- name, expression over alias, whether it may be NULL). Edges that erasure
--- only detaches (ON DELETE SET NULL) do not make a row the subject's.
+-- name, expression over alias, whether it may be NULL, whether it is a
+-- linked array of ids). Edges that erasure only detaches (ON DELETE SET
+-- NULL) do not make a row the subject's.
 CREATE FUNCTION gdpr._row_subjects(rel regclass, alias text)
-  RETURNS TABLE (kind text, edge text, expr text, nullable boolean)
+  RETURNS TABLE (kind text, edge text, expr text, nullable boolean, is_array boolean)
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   k gdpr.subject_kind;
@@ -84,11 +86,14 @@ BEGIN
     edges := gdpr._edges(k.kind);
     FOR e IN SELECT m.* FROM unnest(edges) m
               WHERE m.rel = _row_subjects.rel AND NOT coalesce(m.on_delete IN ('n', 'd'), false)
-              ORDER BY gdpr._edge_is_direct(k, m) DESC, m.edge DESC, m.constraint_name LOOP
+              ORDER BY gdpr._edge_is_direct(k, m) DESC,
+                       (m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL),
+                       m.edge DESC, m.constraint_name LOOP
       kind := k.kind;
       edge := coalesce(e.constraint_name, e.edge || ' ' || e.cols[1]);
       expr := gdpr._subject_expr(k, edges, e, alias);
       nullable := NOT gdpr._edge_is_direct(k, e) OR e.nullable;
+      is_array := e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL;
       CONTINUE WHEN expr IS NULL;
       RETURN NEXT;
     END LOOP;
@@ -101,9 +106,19 @@ $fn$;
 -- anti-join (the others: the few who are blocked) against the small state
 -- table, hashed for scans and probed by index for lookups; integer ids are
 -- compared as integers.
-CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean) RETURNS text
+CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean,
+                                      is_array boolean DEFAULT false) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT CASE
+    -- a linked array of ids: every subject it names
+    WHEN is_array AND p.lawful_basis <> 'consent'
+      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.%s OPERATOR(pg_catalog.=) ANY ((%s)%s) AND NOT s.allowed)',
+                  kind, p.purpose, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END, expr,
+                  CASE WHEN int_id THEN '' ELSE '::pg_catalog.text[]' END)
+    WHEN is_array
+      THEN format('NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) u(id) WHERE NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
+                  expr, kind, p.purpose,
+                  CASE WHEN int_id THEN 's.subject_int OPERATOR(pg_catalog.=) u.id' ELSE 's.subject_id OPERATOR(pg_catalog.=) u.id::pg_catalog.text' END)
     WHEN p.lawful_basis <> 'consent'
       THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND NOT s.allowed)',
                   kind, p.purpose, match)
@@ -124,7 +139,7 @@ $fn$;
 
 CREATE FUNCTION gdpr._row_condition(rel regclass, p gdpr.purpose, alias text) RETURNS text
   LANGUAGE sql STABLE AS $fn$
-  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable), ' AND '), 'true')
+  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable, r.is_array), ' AND '), 'true')
     FROM gdpr._row_subjects(rel, alias) r
 $fn$;
 
@@ -176,8 +191,8 @@ BEGIN
   END IF;
   match := (SELECT string_agg(format('t0.%I OPERATOR(pg_catalog.=) old.%I', k, k), ' AND ') FROM unnest(pk) k);
   -- whose key seals the encrypted columns: the first subject of the row
-  SELECT * INTO owner_subject FROM gdpr._row_subjects(rel, 'new') LIMIT 1;
-  SELECT r.expr INTO old_subject FROM gdpr._row_subjects(rel, 'old') r LIMIT 1;
+  SELECT * INTO owner_subject FROM gdpr._row_subjects(rel, 'new') r WHERE NOT r.is_array LIMIT 1;
+  SELECT r.expr INTO old_subject FROM gdpr._row_subjects(rel, 'old') r WHERE NOT r.is_array LIMIT 1;
   FOR c IN SELECT * FROM gdpr._view_columns(rel, p) LOOP
     CONTINUE WHEN c.generated;
     IF NOT c.visible THEN
@@ -442,7 +457,7 @@ BEGIN
   SELECT string_agg(format('%L, %L', r.kind, substr(r.expr, length('t0.') + 1)), ', ')
     INTO args
     FROM gdpr._row_subjects(rel, 't0') r
-   WHERE r.expr ~ '^t0\.';
+   WHERE r.expr ~ '^t0\.' AND NOT r.is_array;
   IF args IS NULL THEN
     RAISE WARNING 'no subject column found in %: writes of its sensitive columns are refused', rel
       USING DETAIL = 'The Art. 9 guard needs a column naming the row''s subject (root id, link, or foreign key to the root).',
