@@ -137,10 +137,24 @@ CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, null
                               ELSE format('s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text', expr) END AS match) m
 $fn$;
 
-CREATE FUNCTION gdpr._row_condition(rel regclass, p gdpr.purpose, alias text) RETURNS text
+-- The subjects of a table's rows, found once per view build (the walk of
+-- the map is the slow part) over a placeholder alias, then over each alias
+-- the view and its trigger need.
+CREATE FUNCTION gdpr._subjects_json(rel regclass) RETURNS jsonb
+  LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]') FROM gdpr._row_subjects(rel, 'row__') r
+$fn$;
+CREATE FUNCTION gdpr._subjects_as(subjects jsonb, alias text)
+  RETURNS TABLE (kind text, edge text, expr text, nullable boolean, is_array boolean)
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT r.kind, r.edge, replace(r.expr, 'row__.', quote_ident(alias) || '.'), r.nullable, r.is_array
+    FROM jsonb_to_recordset(subjects) AS r(kind text, edge text, expr text, nullable boolean, is_array boolean)
+$fn$;
+
+CREATE FUNCTION gdpr._row_condition(subjects jsonb, p gdpr.purpose, alias text) RETURNS text
   LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable, r.is_array), ' AND '), 'true')
-    FROM gdpr._row_subjects(rel, alias) r
+    FROM gdpr._subjects_as(subjects, alias) r
 $fn$;
 
 -- The columns of rel as a purpose sees them.
@@ -169,7 +183,7 @@ END
 $fn$;
 
 -- The body of the INSTEAD OF trigger of a view of a purpose that writes.
-CREATE FUNCTION gdpr._write_trigger_body(rel regclass, p gdpr.purpose, view_name text) RETURNS text
+CREATE FUNCTION gdpr._write_trigger_body(rel regclass, p gdpr.purpose, view_name text, subjects jsonb) RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   pk name[] := gdpr._primary_key(rel);
@@ -191,8 +205,8 @@ BEGIN
   END IF;
   match := (SELECT string_agg(format('t0.%I OPERATOR(pg_catalog.=) old.%I', k, k), ' AND ') FROM unnest(pk) k);
   -- whose key seals the encrypted columns: the first subject of the row
-  SELECT * INTO owner_subject FROM gdpr._row_subjects(rel, 'new') r WHERE NOT r.is_array LIMIT 1;
-  SELECT r.expr INTO old_subject FROM gdpr._row_subjects(rel, 'old') r WHERE NOT r.is_array LIMIT 1;
+  SELECT * INTO owner_subject FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array LIMIT 1;
+  SELECT r.expr INTO old_subject FROM gdpr._subjects_as(subjects, 'old') r WHERE NOT r.is_array LIMIT 1;
   FOR c IN SELECT * FROM gdpr._view_columns(rel, p) LOOP
     CONTINUE WHEN c.generated;
     IF NOT c.visible THEN
@@ -240,7 +254,7 @@ BEGIN
   END IF;
   RETURN new;
 END
-$body$, rel, match, hidden_checks, gdpr._row_condition(rel, p, 'new'),
+$body$, rel, match, hidden_checks, gdpr._row_condition(subjects, p, 'new'),
         format('the row''s subject may not be processed for purpose %s', p.purpose),
         array_to_string(insert_cols, ', '), array_to_string(insert_vals, ', '),
         array_to_string(update_sets, ', '));
@@ -258,6 +272,7 @@ DECLARE
   existing oid := to_regclass(qualified);
   saved_acl aclitem[];
   registered gdpr.consent_view;
+  subjects jsonb := gdpr._subjects_json(rel);
   items text;
   decrypts boolean;
   select_sql text;
@@ -282,7 +297,7 @@ BEGIN
          bool_or(vc.visible AND vc.encrypted)
     INTO items, decrypts
     FROM gdpr._view_columns(rel, p) vc;
-  select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel, gdpr._row_condition(rel, p, 't0'));
+  select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel, gdpr._row_condition(subjects, p, 't0'));
   IF existing IS NOT NULL THEN
     BEGIN
       EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
@@ -325,7 +340,7 @@ BEGIN
     END LOOP;
     EXECUTE format('CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                    'SET search_path = pg_catalog, pg_temp AS %L',
-                   view_schema, left(view_name || '_write', 63), gdpr._write_trigger_body(rel, p, qualified));
+                   view_schema, left(view_name || '_write', 63), gdpr._write_trigger_body(rel, p, qualified, subjects));
     EXECUTE format('ALTER FUNCTION %I.%I() OWNER TO %s', view_schema, left(view_name || '_write', 63), owner);
     EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', view_schema, left(view_name || '_write', 63));
     EXECUTE format('CREATE TRIGGER gdpr_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I()',
