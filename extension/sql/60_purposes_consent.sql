@@ -501,7 +501,11 @@ COMMENT ON FUNCTION @extschema@.gdpr_object(text, text, text) IS
 -- The current choices of a subject, for people: one row per purpose.
 CREATE FUNCTION @extschema@.gdpr_choices(kind text, subject_id text)
   RETURNS TABLE (purpose text, lawful_basis text, may_process boolean, why text)
-  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  canonical text := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
+BEGIN
+  RETURN QUERY
   SELECT p.purpose, p.lawful_basis,
          CASE WHEN p.lawful_basis = 'consent' THEN coalesce(s.allowed, false) ELSE s.allowed IS NULL END,
          CASE WHEN p.lawful_basis = 'consent' AND s.allowed THEN 'consent given'
@@ -510,11 +514,12 @@ CREATE FUNCTION @extschema@.gdpr_choices(kind text, subject_id text)
               ELSE 'restricted, objected or erasure pending' END
     FROM gdpr.purpose p
     LEFT JOIN gdpr.processing_state s ON s.kind = gdpr_choices.kind AND s.purpose = p.purpose
-                                      AND s.subject_id = gdpr_choices.subject_id
-   ORDER BY p.purpose
+                                      AND s.subject_id = canonical
+   ORDER BY p.purpose;
+END
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_choices(text, text) IS
-  'Per purpose, whether a subject (canonical id) may be processed now, and why';
+  'Per purpose, whether a subject may be processed now, and why';
 
 -- Erasure and export of a subject's choices (called from 50_rights.sql).
 CREATE FUNCTION gdpr._erase_choices(kind text, subject_id text) RETURNS bigint

@@ -431,12 +431,8 @@ CREATE FUNCTION gdpr._refresh_views() RETURNS integer
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   n integer;
-  rel regclass;
 BEGIN
-  FOR rel IN SELECT DISTINCT l.objoid::regclass FROM pg_seclabel l
-              WHERE l.provider = 'pg_gdpr' AND l.classoid = 'pg_class'::regclass AND l.label LIKE 'sensitive%' LOOP
-    PERFORM gdpr._sync_sensitive_guard(rel);
-  END LOOP;
+  PERFORM gdpr._sync_sensitive_guards();
   n := gdpr._refresh_views_of(NULL, NULL);
   PERFORM gdpr._audit('refresh_views', NULL, NULL, NULL, jsonb_build_object('views', n));
   RETURN n;
@@ -487,6 +483,20 @@ BEGIN
 END
 $fn$;
 
+-- The guards of every table with a sensitive column.
+CREATE FUNCTION gdpr._sync_sensitive_guards() RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  rel regclass;
+BEGIN
+  FOR rel IN SELECT DISTINCT l.objoid::regclass FROM pg_seclabel l
+              WHERE l.provider = 'pg_gdpr' AND l.classoid = 'pg_class'::regclass AND l.label LIKE 'sensitive%'
+                AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.objoid) LOOP
+    PERFORM gdpr._sync_sensitive_guard(rel);
+  END LOOP;
+END
+$fn$;
+
 -- ---- following the schema ----------------------------------------------------
 
 -- A table's tags or columns changed: its guard and views follow.
@@ -522,14 +532,8 @@ $fn$;
 -- The map changed: every view and guard follows.
 CREATE FUNCTION gdpr._views_on_map_change() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  rel regclass;
 BEGIN
-  FOR rel IN SELECT DISTINCT l.objoid::regclass FROM pg_seclabel l
-              WHERE l.provider = 'pg_gdpr' AND l.classoid = 'pg_class'::regclass AND l.label LIKE 'sensitive%'
-                AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.objoid) LOOP
-    PERFORM gdpr._sync_sensitive_guard(rel);
-  END LOOP;
+  PERFORM gdpr._sync_sensitive_guards();
   PERFORM gdpr._refresh_views_of(NULL, NULL);
   RETURN NULL;
 END
