@@ -204,9 +204,12 @@ BEGIN
             HINT = 'Add a primary key to the table.';
   END IF;
   match := (SELECT string_agg(format('t0.%I OPERATOR(pg_catalog.=) old.%I', k, k), ' AND ') FROM unnest(pk) k);
-  -- whose key seals the encrypted columns: the first subject of the row
-  SELECT * INTO owner_subject FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array LIMIT 1;
-  SELECT r.expr INTO old_subject FROM gdpr._subjects_as(subjects, 'old') r WHERE NOT r.is_array LIMIT 1;
+  -- whose key seals the encrypted columns: the row's mandatory subject (the
+  -- root's id, a NOT NULL foreign key or link) before optional ones
+  SELECT * INTO owner_subject FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array
+   ORDER BY r.nullable, r.kind, r.edge LIMIT 1;
+  SELECT r.expr INTO old_subject FROM gdpr._subjects_as(subjects, 'old') r WHERE NOT r.is_array
+   ORDER BY r.nullable, r.kind, r.edge LIMIT 1;
   FOR c IN SELECT * FROM gdpr._view_columns(rel, p) LOOP
     CONTINUE WHEN c.generated;
     IF NOT c.visible THEN
