@@ -43,7 +43,9 @@ CREATE INDEX ON cb.events (customer_id);
 
 -- the choices, written as gdpr_set_consent & co. would (one call each is
 -- ~1 ms: 50,000 calls would dominate the setup), then the state derived
--- by pg_gdpr itself
+-- by pg_gdpr itself, once
+ALTER TABLE gdpr.choice DISABLE TRIGGER choice_recorded;
+ALTER TABLE gdpr.request DISABLE TRIGGER erasure_request_changed;
 INSERT INTO gdpr.choice (kind, subject_id, action, purpose, source, recorded_by)
 SELECT 'customer', i::text, 'consent_granted', 'direct_marketing', 'web_form', 'bench'
   FROM generate_series(1, 100000) i WHERE i % 5 IN (1, 2);
@@ -59,6 +61,8 @@ SELECT 'customer', i::text, 'restricted', 'support_agent', 'accuracy contested',
 INSERT INTO gdpr.request (kind, subject_id, subject_hash, request_type, channel, due_at)
 SELECT 'customer', i::text, gdpr.subject_hash('customer', i::text), 'erasure', 'email', now() + interval '1 month'
   FROM generate_series(1, 100000) i WHERE i % 200 = 11;
+ALTER TABLE gdpr.choice ENABLE TRIGGER choice_recorded;
+ALTER TABLE gdpr.request ENABLE TRIGGER erasure_request_changed;
 SELECT gdpr._refresh_state('customer', NULL, NULL);
 
 SELECT gdpr_create_view('cb.events', 'product_improvement');

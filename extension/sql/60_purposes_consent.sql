@@ -273,7 +273,8 @@ COMMENT ON TABLE gdpr.processing_state IS
 
 SELECT pg_catalog.pg_extension_config_dump('gdpr.choice', '');
 SELECT pg_catalog.pg_extension_config_dump('gdpr.choice_choice_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('gdpr.processing_state', '');
+-- The state is not dumped: it is derived again, row by row, as a restore
+-- loads the choices, purposes and requests (their triggers below).
 REVOKE ALL ON gdpr.choice, gdpr.processing_state FROM PUBLIC;
 
 -- What the state should be, for the subjects and purposes the filters
@@ -327,6 +328,31 @@ CREATE FUNCTION gdpr._refresh_state(only_kind text, only_subject text, only_purp
   ON CONFLICT ON CONSTRAINT processing_state_pkey DO UPDATE SET allowed = excluded.allowed;
 $fn$;
 
+-- Whether this is a restore (pg_restore, or psql running a dump): its data
+-- comes by COPY and its scripts turn check_function_bodies off. A restore
+-- brings the views and triggers as they were dumped: they must not be
+-- made twice.
+CREATE FUNCTION gdpr._bulk_load() RETURNS boolean
+  LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(pg_catalog.current_query() OPERATOR(pg_catalog.~*) '^\s*COPY\s', false)
+      OR NOT pg_catalog.current_setting('check_function_bodies')::boolean
+$fn$;
+
+-- New choices (recorded, or restored): their subjects' state follows.
+CREATE FUNCTION gdpr._choice_recorded() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  subject record;
+BEGIN
+  FOR subject IN SELECT DISTINCT n.kind, n.subject_id FROM new_choices n LOOP
+    PERFORM gdpr._refresh_state(subject.kind, subject.subject_id, NULL);
+  END LOOP;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER choice_recorded AFTER INSERT ON gdpr.choice REFERENCING NEW TABLE AS new_choices
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._choice_recorded();
+
 -- A purpose's basis or kinds changed: its state is recomputed for everyone.
 CREATE FUNCTION gdpr._purpose_changed() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -347,7 +373,10 @@ BEGIN
             HINT = 'Consent was given to the purpose under its name: declare a new purpose instead.';
   END IF;
   PERFORM gdpr._refresh_state(NULL, NULL, NEW.purpose);
-  PERFORM gdpr._refresh_views_of(NULL, NEW.purpose);
+  -- a restore (COPY) brings the views as they were dumped
+  IF NOT gdpr._bulk_load() THEN
+    PERFORM gdpr._refresh_views_of(NULL, NEW.purpose);
+  END IF;
   RETURN NEW;
 END
 $fn$;
@@ -404,8 +433,7 @@ BEGIN
   INSERT INTO gdpr.choice (kind, subject_id, action, purpose, source, reason, recorded_by)
   VALUES (kind, subject_id, action, purpose, source, reason,
           (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) gdpr._actor()))
-  RETURNING choice_id INTO id;
-  PERFORM gdpr._refresh_state(kind, subject_id, NULL);
+  RETURNING choice_id INTO id;  -- the state follows (choice_recorded)
   PERFORM gdpr._audit(action, kind, gdpr.subject_hash(kind, subject_id), NULL,
                       jsonb_strip_nulls(jsonb_build_object('purpose', purpose, 'source', source, 'choice_id', id)));
   RETURN id;

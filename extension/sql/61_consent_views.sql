@@ -508,8 +508,8 @@ CREATE FUNCTION gdpr._views_on_ddl_command_end() RETURNS event_trigger
 DECLARE
   rel regclass;
 BEGIN
-  IF to_regclass('gdpr.consent_view') IS NULL THEN
-    RETURN;
+  IF to_regclass('gdpr.consent_view') IS NULL OR gdpr._bulk_load() THEN
+    RETURN;  -- (a restore brings the views and guards as they were dumped)
   END IF;
   FOR rel IN SELECT DISTINCT c.objid::regclass FROM pg_event_trigger_ddl_commands() c
               JOIN pg_class r ON r.oid = c.objid AND r.relkind IN ('r', 'p')
@@ -536,6 +536,9 @@ $fn$;
 CREATE FUNCTION gdpr._views_on_map_change() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
+  IF gdpr._bulk_load() THEN
+    RETURN NULL;  -- a restore brings the views and guards as they were dumped
+  END IF;
   PERFORM gdpr._sync_sensitive_guards();
   PERFORM gdpr._refresh_views_of(NULL, NULL);
   RETURN NULL;
