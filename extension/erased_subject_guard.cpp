@@ -1,5 +1,10 @@
-// gdpr._refuse_erased_subject(kind): the row trigger that refuses new rows
-// for an erased subject in a table of the map.
+// gdpr._refuse_erased_subject(kind [, column ...]): the row trigger that
+// refuses new rows for an erased subject in a table of the map. With only
+// the kind, it checks the table's linked columns (gdpr_link); with column
+// numbers, those columns (a foreign key to a root row that erase had to
+// keep).
+// An UPDATE that leaves a column's value as it was is not a new reference:
+// releasing a held row, for one, must not be refused.
 //
 // The subject id is read with its type's output function, never through a
 // cast or any function a table owner could define. The tombstone is looked
@@ -14,6 +19,7 @@ extern "C" {
 
 #include "access/htup_details.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -120,13 +126,13 @@ extern "C" Datum gdpr_refuse_erased_subject(PG_FUNCTION_ARGS) {
   }
   auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
   if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
-      trigger->tg_trigger->tgnargs != 1) {
+      trigger->tg_trigger->tgnargs < 1) {
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                     errmsg("gdpr._refuse_erased_subject() must be a BEFORE ROW trigger with the "
                            "subject kind as its argument")));
   }
-  HeapTuple row = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
-                                                              : trigger->tg_trigtuple;
+  const bool is_update = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event);
+  HeapTuple row = is_update ? trigger->tg_newtuple : trigger->tg_trigtuple;
   Relation rel = trigger->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
   const char* kind = trigger->tg_trigger->tgargs[0];
@@ -135,19 +141,32 @@ extern "C" Datum gdpr_refuse_erased_subject(PG_FUNCTION_ARGS) {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
   prepare_plans();
 
-  Datum link_args[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), CStringGetTextDatum(kind)};
-  if (SPI_execute_plan(g_links_plan, link_args, nullptr, true, 0) != SPI_OK_SELECT) {
-    elog(ERROR, "pg_gdpr: reading the links of %s failed", RelationGetRelationName(rel));
+  // the columns to check: named by the trigger, or the table's links
+  SPITupleTable* links = nullptr;
+  uint64 column_count = static_cast<uint64>(trigger->tg_trigger->tgnargs - 1);
+  if (column_count == 0) {
+    Datum link_args[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), CStringGetTextDatum(kind)};
+    if (SPI_execute_plan(g_links_plan, link_args, nullptr, true, 0) != SPI_OK_SELECT) {
+      elog(ERROR, "pg_gdpr: reading the links of %s failed", RelationGetRelationName(rel));
+    }
+    links = SPI_tuptable;
+    column_count = SPI_processed;
   }
-  SPITupleTable* links = SPI_tuptable;
-  const uint64 link_count = SPI_processed;
-  for (uint64 i = 0; i < link_count; i++) {
-    char* column = SPI_getvalue(links->vals[i], links->tupdesc, 1);
-    int attnum = SPI_fnumber(desc, column);
-    if (attnum <= 0) continue;  // renamed or dropped: the event triggers follow
+  for (uint64 i = 0; i < column_count; i++) {
+    // links by name (the event triggers follow renames), foreign key
+    // columns by number (renames cannot lose them)
+    int attnum = links != nullptr ? SPI_fnumber(desc, SPI_getvalue(links->vals[i], links->tupdesc, 1))
+                                  : pg_strtoint32(trigger->tg_trigger->tgargs[i + 1]);
+    if (attnum <= 0 || attnum > desc->natts || TupleDescAttr(desc, attnum - 1)->attisdropped) continue;
     bool isnull = true;
     Datum value = heap_getattr(row, attnum, desc, &isnull);
     if (isnull) continue;
+    if (is_update) {
+      bool old_null = true;
+      Datum old_value = heap_getattr(trigger->tg_trigtuple, attnum, desc, &old_null);
+      Form_pg_attribute attribute = TupleDescAttr(desc, attnum - 1);
+      if (!old_null && datumIsEqual(old_value, value, attribute->attbyval, attribute->attlen)) continue;
+    }
     // a linked array names every subject it holds
     Oid type = TupleDescAttr(desc, attnum - 1)->atttypid;
     Oid element_type = get_element_type(getBaseType(type));

@@ -58,6 +58,13 @@ SELECT invoice_id, gdpr_decrypt(billing_name, 'ep.invoices.billing_name') AS bil
 SELECT count(*) AS events_of_1 FROM ep.events WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000001';
 -- the other account is untouched
 SELECT name, code, country FROM ep.accounts WHERE account_id = 'aaaaaaaa-0000-0000-0000-000000000002';
+-- the root row had to stay: its foreign keys now refuse new rows for the erased account, not for others
+SELECT tgname, tgnargs FROM pg_trigger WHERE tgrelid = 'ep.invoices'::regclass AND tgname LIKE 'gdpr_%';
+SELECT test.error_of($$INSERT INTO ep.invoices VALUES (13, 'aaaaaaaa-0000-0000-0000-000000000001', current_date, NULL)$$);
+INSERT INTO ep.invoices VALUES (14, 'aaaaaaaa-0000-0000-0000-000000000002', current_date, NULL);
+-- a held row of the erased account can still be changed, as long as it does not take up a new reference
+UPDATE ep.invoices SET issued_on = issued_on WHERE invoice_id = 10;
+DELETE FROM ep.invoices WHERE invoice_id = 14;
 
 -- section: an unknown id is reported as not found, and leaves no key and no tombstone
 SELECT gdpr_erase('account', 'bbbbbbbb-0000-0000-0000-000000000009', 'request 2') ->> 'found' AS found;

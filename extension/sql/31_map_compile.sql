@@ -15,7 +15,7 @@ CREATE TYPE gdpr.map_edge AS (
   detach_cols name[]);
 
 -- The edge a foreign key makes from rel (at depth) to parent.
-CREATE FUNCTION gdpr._fk_edge(rel regclass, depth integer, parent regclass, f pg_catalog.pg_constraint)
+CREATE FUNCTION gdpr._fk_edge(rel regclass, depth integer, parent regclass, f gdpr.foreign_key)
   RETURNS gdpr.map_edge LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT ROW(rel, depth, 'fk', parent, f.conname,
              ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)

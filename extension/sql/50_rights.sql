@@ -79,6 +79,36 @@ $fn$;
 
 -- ---- erasure ------------------------------------------------------------------
 
+-- Where erase had to keep a subject's root row (anonymized: held or shared
+-- rows still refer to it), the foreign keys to it would accept new rows
+-- for the erased subject. Every table with a key to the root id gets the
+-- erased-subject guard on those columns (by number), once; it costs its
+-- inserts a tombstone lookup from then on, so only kinds that need it pay.
+CREATE FUNCTION gdpr._guard_kept_root(kind text) RETURNS void
+  LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  k gdpr.subject_kind := gdpr._require_kind(kind);
+  g record;
+BEGIN
+  FOR g IN
+    SELECT f.conrelid::regclass AS rel, array_agg(DISTINCT f.conkey[1]::text ORDER BY f.conkey[1]::text) AS attnums
+      FROM gdpr._foreign_keys() f
+      JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
+     WHERE f.confrelid = k.root_table AND f.conparentid = 0 AND f.confkey = ARRAY[a.attnum]
+       AND f.conrelid <> k.root_table
+     GROUP BY f.conrelid ORDER BY 1::text
+  LOOP
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger t
+                           WHERE t.tgrelid = g.rel AND t.tgname = 'gdpr_refuse_erased_' || kind || '_fk'
+                             AND t.tgnargs = 1 + cardinality(g.attnums));
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION gdpr._refuse_erased_subject(%L, %s)',
+                   'gdpr_refuse_erased_' || kind || '_fk', g.rel, kind,
+                   (SELECT string_agg(quote_literal(n), ', ') FROM unnest(g.attnums) n));
+  END LOOP;
+END
+$fn$;
+
 CREATE FUNCTION gdpr._erase_subject(kind text, subject_id text, reason text, request_id bigint)
   RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
@@ -191,6 +221,9 @@ BEGIN
             HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
   END IF;
   PERFORM gdpr._defer_keys_again(deferred_keys);
+  IF root_found AND gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0 THEN
+    PERFORM gdpr._guard_kept_root(kind);
+  END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
    WHERE h.subject_hash = hash AND h.released_at IS NULL;
   -- the hold key goes when the last held row is released (gdpr_release_holds)
