@@ -501,13 +501,15 @@ DECLARE
   names text[];
   initially_deferred text[];
 BEGIN
+  WITH deferrable_key AS MATERIALIZED (
+    SELECT c.conname, c.connamespace, c.condeferred, c.conrelid, c.confrelid
+      FROM pg_constraint c WHERE c.contype = 'f' AND c.condeferrable)
   SELECT array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)),
          array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)) FILTER (WHERE c.condeferred)
     INTO names, initially_deferred
-    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-   WHERE c.contype = 'f' AND c.condeferrable
-     AND (coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
-          OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels));
+    FROM deferrable_key c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
+      OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels);
   IF names IS NOT NULL THEN
     EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' IMMEDIATE';
   END IF;
@@ -527,13 +529,27 @@ $fn$;
 -- Every foreign key, as the map sees it: a key declared on a partition
 -- only (not on its partitioned table) counts as the partitioned table's,
 -- for all of its rows, so that partitions created later without the key
--- are covered too; keys partitions inherit from their parent stay
--- (conparentid <> 0) and every caller skips them. Plain SQL without SET,
--- so that the planner inlines it and a caller's "conrelid = ..." uses the
--- catalog's index: plans are compiled in databases with thousands of keys.
+-- are covered too. The partition's own row stays in the list as well:
+-- partitions are never tables of the map, so it changes nothing there.
+-- Keys partitions inherit from their parent (conparentid <> 0) are left to
+-- the callers, which skip them. Plain SQL without SET, so that the planner
+-- inlines it and a caller's "conrelid = ..." uses the catalog's index.
 CREATE TYPE gdpr.foreign_key AS (
   oid oid, conname name, contype "char", conrelid oid, confrelid oid, conparentid oid,
   conkey smallint[], confkey smallint[], confdeltype "char", confdelsetcols smallint[], condeferrable boolean);
+
+-- The numbers, in table to_rel, of the columns of from_rel numbered
+-- attnums (matched by name: a partition's columns may be numbered
+-- differently from its parent's).
+CREATE FUNCTION gdpr._same_columns(from_rel oid, attnums smallint[], to_rel oid) RETURNS smallint[]
+  LANGUAGE sql STABLE AS $fn$
+  SELECT ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(attnums) WITH ORDINALITY u(n, i)
+                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) from_rel
+                                                AND pa.attnum OPERATOR(pg_catalog.=) u.n
+                 JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) to_rel
+                                                AND ta.attname OPERATOR(pg_catalog.=) pa.attname
+                ORDER BY u.i)
+$fn$;
 
 CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF gdpr.foreign_key
   LANGUAGE sql STABLE AS $fn$
@@ -541,34 +557,17 @@ CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF gdpr.foreign_key
          c.confdeltype, c.confdelsetcols, c.condeferrable
     FROM pg_catalog.pg_constraint c
    WHERE c.contype OPERATOR(pg_catalog.=) 'f'
-     AND NOT (c.conparentid OPERATOR(pg_catalog.=) 0
-              AND (SELECT r.relispartition FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) c.conrelid))
   UNION ALL
-  SELECT DISTINCT ON (l.conrelid, l.conkey, l.confrelid, l.confkey, l.confdeltype)
-         l.oid, l.conname, l.contype, l.conrelid, l.confrelid, l.conparentid, l.conkey, l.confkey,
-         l.confdeltype, l.confdelsetcols, l.condeferrable
-    FROM (SELECT c.oid, c.conname, c.contype, t.top AS conrelid, c.confrelid, c.conparentid,
-                 ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY u(n, i)
-                         JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.conrelid
-                                                        AND pa.attnum OPERATOR(pg_catalog.=) u.n
-                         JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) t.top
-                                                        AND ta.attname OPERATOR(pg_catalog.=) pa.attname
-                        ORDER BY u.i) AS conkey,
-                 c.confkey, c.confdeltype,
-                 ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(c.confdelsetcols) WITH ORDINALITY u(n, i)
-                         JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.conrelid
-                                                        AND pa.attnum OPERATOR(pg_catalog.=) u.n
-                         JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) t.top
-                                                        AND ta.attname OPERATOR(pg_catalog.=) pa.attname
-                        ORDER BY u.i) AS confdelsetcols,
-                 c.condeferrable
-            FROM pg_catalog.pg_constraint c
-            JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid AND r.relispartition
-            CROSS JOIN LATERAL (SELECT pg_catalog.pg_partition_root(c.conrelid)::pg_catalog.oid AS top) t
-           WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0) l
-   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint d
-                      WHERE d.contype OPERATOR(pg_catalog.=) 'f' AND d.conrelid OPERATOR(pg_catalog.=) l.conrelid
-                        AND d.conkey OPERATOR(pg_catalog.=) l.conkey AND d.confrelid OPERATOR(pg_catalog.=) l.confrelid)
+  SELECT DISTINCT ON (t.top, c.confrelid, c.confkey, c.conkey)
+         c.oid, c.conname, c.contype, t.top, c.confrelid, c.conparentid,
+         gdpr._same_columns(c.conrelid, c.conkey, t.top),
+         c.confkey, c.confdeltype,
+         gdpr._same_columns(c.conrelid, c.confdelsetcols, t.top),
+         c.condeferrable
+    FROM pg_catalog.pg_constraint c
+    JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid AND r.relispartition
+    CROSS JOIN LATERAL (SELECT pg_catalog.pg_partition_root(c.conrelid)::pg_catalog.oid AS top) t
+   WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0
 $fn$;
 
 -- Tables holding a kind's rows: the root (depth 0), and level by level the

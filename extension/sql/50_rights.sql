@@ -96,6 +96,7 @@ BEGIN
       JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
      WHERE f.confrelid = k.root_table AND f.conparentid = 0 AND f.confkey = ARRAY[a.attnum]
        AND f.conrelid <> k.root_table
+       AND NOT (SELECT r.relispartition FROM pg_class r WHERE r.oid = f.conrelid)
      GROUP BY f.conrelid ORDER BY 1::text
   LOOP
     CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger t
@@ -221,7 +222,7 @@ BEGIN
             HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
   END IF;
   PERFORM gdpr._defer_keys_again(deferred_keys);
-  IF root_found AND gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0 THEN
+  IF root_found AND NOT coalesce(tables -> k.root_table::text ? 'deleted', false) THEN
     PERFORM gdpr._guard_kept_root(kind);
   END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
