@@ -13,6 +13,13 @@
 // serialization failure instead of slipping past. Ids never appear in the
 // messages: they would reach the client and the server log.
 //
+// Lock order, shared with gdpr_erase: the subject's root row first (here
+// FOR KEY SHARE, as a foreign key check takes it; erase takes it FOR
+// UPDATE), then the subject lock. An application transaction that writes a
+// subject's rows through foreign keys and into linked tables, in any order,
+// therefore waits for a concurrent erase or makes it wait, and never
+// deadlocks with it.
+//
 // Written without C++ objects: PostgreSQL errors pass through untouched.
 extern "C" {
 #include "postgres.h"
@@ -39,6 +46,7 @@ SPIPlanPtr g_links_plan = nullptr;
 SPIPlanPtr g_hash_plan = nullptr;
 SPIPlanPtr g_lock_plan = nullptr;
 SPIPlanPtr g_tombstone_plan = nullptr;
+SPIPlanPtr g_root_plan = nullptr;
 
 SPIPlanPtr keep(const char* sql, int nargs, Oid* types) {
   SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
@@ -65,6 +73,35 @@ void prepare_plans() {
   g_tombstone_plan = keep(
       "SELECT EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash OPERATOR(pg_catalog.=) $1)",
       1, hash_type);
+  Oid kind_type[1] = {TEXTOID};
+  g_root_plan = keep(
+      "SELECT k.root_table::pg_catalog.oid, pg_catalog.format("
+      "'SELECT 1 FROM %s t0 WHERE t0.%I = $1::%s FOR KEY SHARE', k.root_table, k.id_column,"
+      " (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1])"
+      " FROM gdpr.subject_kind k WHERE k.kind OPERATOR(pg_catalog.=) $1",
+      1, kind_type);
+}
+
+// Locks the subject's root row FOR KEY SHARE, as the root table's owner
+// (its casts and policies run with the owner's rights only), if the kind
+// is registered and the row exists.
+void lock_root_row(const char* kind, const char* subject) {
+  Datum kind_arg[1] = {CStringGetTextDatum(kind)};
+  if (SPI_execute_plan(g_root_plan, kind_arg, nullptr, true, 1) != SPI_OK_SELECT) {
+    elog(ERROR, "pg_gdpr: reading the root table of kind %s failed", kind);
+  }
+  if (SPI_processed != 1) return;
+  bool isnull = true;
+  Oid root = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  char* sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+  if (isnull || sql == nullptr) return;
+  gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::relation_owner(root));
+  Oid arg_type[1] = {TEXTOID};
+  Datum id_arg[1] = {CStringGetTextDatum(subject)};
+  if (SPI_execute_with_args(sql, 1, arg_type, id_arg, nullptr, false, 1) != SPI_OK_SELECT) {
+    elog(ERROR, "pg_gdpr: locking the subject's root row failed");
+  }
+  gdpr::run_as::leave(saved);
 }
 
 bool tombstone_exists(Datum hash, Snapshot snapshot) {
@@ -89,8 +126,10 @@ void refuse_if_erased(const char* kind, Relation rel, const char* subject) {
   if (hash_null) return;
   hash = SPI_datumTransfer(hash, false, -1);
 
-  // Waits for an erase of this subject in progress, then looks with a
-  // snapshot taken after it, which sees its commit.
+  // Waits for an erase of this subject in progress (root row, then the
+  // subject lock), then looks with a snapshot taken after it, which sees
+  // its commit.
+  lock_root_row(kind, subject);
   Datum lock_args[1] = {hash};
   if (SPI_execute_plan(g_lock_plan, lock_args, nullptr, false, 1) != SPI_OK_SELECT) {
     elog(ERROR, "pg_gdpr: subject lock failed");
