@@ -113,7 +113,7 @@ SELECT gdpr_create_view('crm.invoices', 'billing') AS view;
 INSERT INTO crm.users_service (user_id, account_id, email, full_name, job_title)
 VALUES (4, 1, 'katherine@nasa.example', 'Katherine Johnson', 'Mathematician')
 RETURNING user_id, email, full_name;
-SELECT get_byte(email, 0) AS format_version, gdpr._ciphertext_key(email) = (SELECT key_id FROM gdpr.subject_key WHERE subject_kind = 'user' AND subject_id = '4' AND key_class = 'main') AS sealed_with_users_key,
+SELECT get_byte(email, 0) AS format_version, gdpr._ciphertext_key(email) = (SELECT key_id FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', '4') AND key_class = 'main') AS sealed_with_users_key,
        position('katherine' IN encode(email, 'escape')) = 0 AS not_plaintext,
        gdpr_decrypt(email, 'crm.users.email') AS decrypted, created_at IS NOT NULL AS default_applied
   FROM crm.users WHERE user_id = 4;
@@ -126,7 +126,7 @@ SELECT gdpr_decrypt(email, 'crm.users.email') AS stored FROM crm.users WHERE use
 INSERT INTO crm.invoices_billing (invoice_id, user_id, billing_name, amount, issued_on)
 VALUES (903, 4, 'Katherine Johnson, Hampton VA', 12, current_date);
 SELECT gdpr_decrypt(billing_name, 'crm.invoices.billing_name') AS billing_name,
-       gdpr._ciphertext_key(billing_name) = (SELECT key_id FROM gdpr.subject_key WHERE subject_kind = 'user' AND subject_id = '4' AND key_class = 'main') AS users_key
+       gdpr._ciphertext_key(billing_name) = (SELECT key_id FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', '4') AND key_class = 'main') AS users_key
   FROM crm.invoices WHERE invoice_id = 903;
 SELECT invoice_id, billing_name FROM crm.invoices_billing WHERE invoice_id = 903;
 DELETE FROM crm.invoices_billing WHERE invoice_id = 903;
@@ -212,7 +212,7 @@ SELECT test.error_of($$DELETE FROM gdpr.purpose WHERE purpose = 'health_coaching
 DELETE FROM gdpr.choice;
 DELETE FROM gdpr.processing_state;
 SELECT test.reset_crm();
-DELETE FROM gdpr.subject_key WHERE subject_kind = 'user' AND subject_id IN ('4', '5', '6');
+DELETE FROM gdpr.subject_key WHERE subject_address IN (SELECT gdpr._subject_key_address('user', i) FROM unnest(ARRAY['4', '5', '6']) i);
 DELETE FROM gdpr.purpose;
 DELETE FROM gdpr.processor;
 DELETE FROM gdpr.category_retention;
