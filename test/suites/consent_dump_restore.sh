@@ -54,6 +54,10 @@ SQL
 if ! "$bindir/pg_restore" -d consent_dst "$work/src.dump" 2>"$work/restore.err"; then
   echo "pg_restore reported errors:"; cat "$work/restore.err"; exit 1
 fi
+# keys travel apart from the data: the key backup comes back separately
+q -d consent_src -At -c "SELECT encode(gdpr_key_backup(), 'hex')" >"$work/keys.hex"
+echo "SELECT gdpr_restore_key_backup(decode(:'backup', 'hex')) > 0" \
+  | q -d consent_dst -At -v backup="$(cat "$work/keys.hex")" >/dev/null
 snapshot consent_src >"$work/src.txt"
 snapshot consent_dst >"$work/dst.txt"
 if ! diff "$work/src.txt" "$work/dst.txt"; then
