@@ -26,3 +26,9 @@ if [ "${BENCH_RIGHTS:-1}" = 1 ]; then
   echo "rights: gdpr_erase / gdpr_export against hand-written SQL for the same schema"
   bash bench/rights_bench.sh
 fi
+
+if [ "${BENCH_CONSENT:-1}" = 1 ]; then
+  echo
+  echo "consent-aware views against the bare table (1,000,000 rows, 100,000 subjects)"
+  bash bench/consent_bench.sh
+fi

@@ -141,6 +141,30 @@ PGOPTIONS="-c pg_gdpr.cipher_implementation=openssl" step \
 "SHOW pg_gdpr.cipher_in_use;
 SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') AS full_name FROM users ORDER BY user_id;"
 
+chapter "Purposes, consent and consent-aware views"
+say "Each purpose gets a view that shows only the people who may be processed for it, only the columns it may use, decrypted. Selling data or behavioural advertising cannot even be declared."
+step "A purpose that sells data is refused, whatever it is called" \
+"SELECT gdpr_define_purpose('partner_insights', 'legitimate_interests', '{personal}', 'Insights for partners', '{sale}');"
+setup "A view per purpose, made by the table's owner" \
+"SELECT gdpr_create_view('users', 'service_delivery');
+SELECT gdpr_create_view('users', 'direct_marketing');"
+step "The application writes plain SQL: the view encrypts under the new user's own key" \
+"INSERT INTO users_service_delivery (user_id, account_id, email, full_name, job_title)
+VALUES (21, 2, 'katherine@globex.example', 'Katherine Johnson', 'CTO');
+SELECT user_id, left(encode(email, 'hex'), 24) || '…' AS stored, gdpr_decrypt(email, 'crm.users.email') AS decrypted
+  FROM users WHERE user_id = 21;"
+setup "Katherine consents to newsletters on the web form; Grace says nothing" \
+"SELECT gdpr_set_consent('user', '21', 'direct_marketing', true, 'web_form');"
+step "The mailer (role gdpr_reader_direct_marketing) sees Katherine only, and not the tables" \
+"SET ROLE gdpr_reader_direct_marketing;
+SELECT user_id, email, full_name, job_title FROM users_direct_marketing;
+SELECT count(*) FROM users;"
+setup "Her browser sends a Global Privacy Control signal: consent withdrawn" \
+"SELECT gdpr_set_consent('user', '21', 'direct_marketing', false, 'gpc');"
+step "From that commit on, the mailer's next statement no longer sees her; service delivery still does" \
+"SELECT (SELECT count(*) FROM users_direct_marketing) AS marketing, (SELECT count(*) FROM users_service_delivery WHERE user_id = 21) AS service;"
+step "Her choices, in order, never overwritten" \
+"SELECT action, purpose, source, recorded_at::time(0) FROM gdpr.choice ORDER BY choice_id;"
 chapter "Keys kept apart from data"
 say "pg_dump holds ciphertext, the data map and tombstones, never a data key. Keys are backed up on their own (at most 30 days, never a shredded key); a restore is the dump + the newest key backup + the erasures since."
 "$PG_BINDIR/pg_dump" -d crm -f "$CLUSTER_DIR/crm.sql"

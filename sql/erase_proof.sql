@@ -185,6 +185,9 @@ SELECT gdpr_tag('ep.patients', 'name', 'personal');
 SELECT gdpr_tag('ep.clinicians', 'name', 'personal');
 INSERT INTO ep.patients VALUES (1, 'Pat');
 INSERT INTO ep.clinicians VALUES (9, 'Dr Who');
+-- Art. 9: notes are sensitive, written only with the patient's explicit consent
+SELECT gdpr_define_purpose('care', 'consent', '{personal,sensitive}', 'Medical care the patient asked for', '{service}');
+SELECT gdpr_set_consent('patient', '1', 'care', true, 'paper') > 0 AS consented;
 INSERT INTO ep.visits VALUES
   (100, 1, 9, current_date, gdpr_encrypt('patient', '1', 'recent visit', 'ep.visits.notes')),
   (101, 1, 9, current_date - 5000, gdpr_encrypt('patient', '1', 'old visit', 'ep.visits.notes'));
@@ -197,6 +200,7 @@ SELECT count(*) AS holds_for_clinician FROM gdpr.hold_release WHERE kind = 'clin
 SELECT gdpr_erase('patient', '1', 'request 12') -> 'tables' AS tables;
 SELECT visit_id, gdpr_decrypt(notes, 'ep.visits.notes') AS notes FROM ep.visits ORDER BY 1;
 SELECT kind, hold_table, row_key FROM gdpr.hold_release WHERE kind IN ('patient', 'clinician') ORDER BY 1, 3;
+DELETE FROM gdpr.purpose WHERE purpose = 'care';
 
 -- section: when a hold ends, gdpr_release_holds erases the row and shreds the hold key with the last one
 SELECT test.error_of($$SELECT gdpr_release_holds(0)$$);

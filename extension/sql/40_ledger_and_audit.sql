@@ -159,14 +159,7 @@ DECLARE
   added integer;
   total integer := 0;
 BEGIN
-  INSERT INTO gdpr.purpose VALUES
-  ('service_delivery', 'contract', 'Provide, maintain, and continuously improve the CRM platform', '{personal,customer,technical}'),
-    ('customer_support', 'contract', 'Respond to inquiries, troubleshoot issues, and send essential service communications', '{personal,customer,technical}'),
-    ('security_compliance', 'legal_obligation', 'Detect and prevent fraud, enforce terms of service, and comply with legal obligations', '{personal,technical,usage}'),
-    ('product_improvement', 'legitimate_interests', 'Analyze usage patterns to prioritize feature development and enhance user experience', '{usage}'),
-    ('billing', 'contract', 'Process payments, manage subscriptions, and send renewal reminders', '{personal,customer}')
-  ON CONFLICT DO NOTHING;
-  GET DIAGNOSTICS added = ROW_COUNT; total := total + added;
+  total := total + gdpr._load_purpose_defaults();  -- 60_purposes_consent.sql
   INSERT INTO gdpr.processor VALUES
   ('AWS', 'Cloud infrastructure: data storage and compute', 'Ireland'),
   ('PostgreSQL (managed)', 'Encrypted data storage', NULL),

@@ -199,6 +199,7 @@ BEGIN
                                coalesce((tables->(step->>'table')->>(step->>'action'))::bigint, 0) + n));
     END IF;
   END LOOP;
+  PERFORM gdpr._erase_choices(kind, subject_id);  -- 60_purposes_consent.sql
   -- An id nobody ever had: nothing to erase, and nothing left behind that
   -- would block a future subject with this id.
   IF NOT root_found AND touched = 0
@@ -427,6 +428,7 @@ BEGIN
                                                               'description', p.description, 'categories', p.categories)
                                            ORDER BY p.purpose)
                             FROM gdpr.purpose p WHERE p.categories && held_categories), '[]'),
+    'choices', gdpr._export_choices(kind, subject_id),  -- 60_purposes_consent.sql
     'recipients', coalesce((SELECT jsonb_agg(jsonb_build_object('processor', r.processor, 'service', r.service,
                                                                 'location', r.location) ORDER BY r.processor)
                               FROM gdpr.processor r), '[]'),

@@ -1,0 +1,577 @@
+-- ---------------------------------------------------------------------------
+-- Consent-aware views: a security_barrier view of a table for one purpose,
+-- owned by the table's owner. Rows: only those whose subjects may be
+-- processed for the purpose now (gdpr.processing_state, read by the view's
+-- owner). Columns: those whose category the purpose may not use are NULL,
+-- encrypted ones it may use are decrypted. Writes, for purposes that may
+-- write, go through an INSTEAD OF trigger owned by the table's owner
+-- (SECURITY DEFINER: the owner's rights, never more) that seals plaintext
+-- for encrypted columns under the row's subject's key.
+-- And the Art. 9 guard on tables with sensitive columns.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE gdpr.consent_view (
+  view       regclass PRIMARY KEY,
+  rel        regclass NOT NULL,
+  purpose    text NOT NULL,
+  created_by regrole NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE gdpr.consent_view IS 'Consent-aware views made by gdpr_create_view(), rebuilt when tags, purposes or the map change';
+SELECT pg_catalog.pg_extension_config_dump('gdpr.consent_view', '');
+REVOKE ALL ON gdpr.consent_view FROM PUBLIC;
+
+CREATE TRIGGER purpose_changed AFTER INSERT OR UPDATE OR DELETE ON gdpr.purpose
+  FOR EACH ROW EXECUTE FUNCTION gdpr._purpose_changed();
+
+-- Decryption as the views call it: gdpr_decrypt() itself, declared STABLE
+-- (a key is not shredded within a statement of the reading session), so
+-- that a query that does not select an encrypted column of a view does not
+-- decrypt it. Granted to the reader roles of views that decrypt.
+CREATE FUNCTION @extschema@.gdpr_view_decrypt(ciphertext bytea, context text) RETURNS text
+  LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'gdpr_decrypt_text';
+COMMENT ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) IS
+  'gdpr_decrypt() as consent-aware views call it (STABLE: columns a query does not select are not decrypted)';
+REVOKE ALL ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO gdpr_app;
+
+-- The subject a row of e.rel belongs to through edge e, as an expression
+-- over alias: the column itself for a direct edge, else the parent's
+-- subject found through the foreign key (one scalar subquery per level).
+CREATE FUNCTION gdpr._subject_expr(k gdpr.subject_kind, edges gdpr.map_edge[], e gdpr.map_edge,
+                                   alias text, level integer DEFAULT 1)
+  RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  pe gdpr.map_edge;
+  parent_alias text := 'p' || level;
+  inner_expr text;
+BEGIN
+  IF gdpr._edge_is_direct(k, e) THEN
+    RETURN format('%I.%I', alias, e.cols[1]);
+  END IF;
+  IF level > 8 THEN
+    RETURN NULL;
+  END IF;
+  SELECT m.* INTO pe FROM unnest(edges) m
+   WHERE m.rel = e.parent AND NOT coalesce(m.on_delete IN ('n', 'd'), false)
+     AND NOT (m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL)
+   ORDER BY gdpr._edge_is_direct(k, m) DESC, m.depth, m.constraint_name LIMIT 1;
+  IF pe.rel IS NULL THEN
+    RETURN NULL;
+  END IF;
+  inner_expr := gdpr._subject_expr(k, edges, pe, parent_alias, level + 1);
+  IF inner_expr IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN format('(SELECT %s FROM %s %I WHERE %s)', inner_expr, e.parent, parent_alias,
+                (SELECT string_agg(format('%I.%I OPERATOR(pg_catalog.=) %I.%I', parent_alias, pc, alias, c), ' AND ')
+                   FROM unnest(e.parent_cols, e.cols) u(pc, c)));
+END
+$fn$;
+
+-- The subjects of rel's rows, per kind whose map holds rel: (kind, edge
+-- name, expression over alias, whether it may be NULL, whether it is a
+-- linked array of ids). Edges that erasure only detaches (ON DELETE SET
+-- NULL) do not make a row the subject's.
+CREATE FUNCTION gdpr._row_subjects(rel regclass, alias text)
+  RETURNS TABLE (kind text, edge text, expr text, nullable boolean, is_array boolean)
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k gdpr.subject_kind;
+  edges gdpr.map_edge[];
+  e gdpr.map_edge;
+BEGIN
+  FOR k IN SELECT * FROM gdpr.subject_kind ORDER BY 1 LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM gdpr._map_tables(k.kind) t WHERE t.rel = _row_subjects.rel);
+    edges := gdpr._edges(k.kind);
+    FOR e IN SELECT m.* FROM unnest(edges) m
+              WHERE m.rel = _row_subjects.rel AND NOT coalesce(m.on_delete IN ('n', 'd'), false)
+              ORDER BY gdpr._edge_is_direct(k, m) DESC,
+                       (m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL),
+                       m.edge DESC, m.constraint_name LOOP
+      kind := k.kind;
+      edge := coalesce(e.constraint_name, e.edge || ' ' || e.cols[1]);
+      expr := gdpr._subject_expr(k, edges, e, alias);
+      nullable := NOT gdpr._edge_is_direct(k, e) OR e.nullable;
+      is_array := e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL;
+      CONTINUE WHEN expr IS NULL;
+      RETURN NEXT;
+    END LOOP;
+  END LOOP;
+END
+$fn$;
+
+-- "The subject expr (of kind) may be processed for purpose p now." Shaped
+-- for the planner: a semi-join (consent: the few who agreed) or an
+-- anti-join (the others: the few who are blocked) against the small state
+-- table, hashed for scans and probed by index for lookups; integer ids are
+-- compared as integers.
+CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean,
+                                      is_array boolean DEFAULT false) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE
+    -- a linked array of ids: every subject it names
+    WHEN is_array AND p.lawful_basis <> 'consent'
+      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.%s OPERATOR(pg_catalog.=) ANY ((%s)%s) AND NOT s.allowed)',
+                  kind, p.purpose, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END, expr,
+                  CASE WHEN int_id THEN '' ELSE '::pg_catalog.text[]' END)
+    WHEN is_array
+      THEN format('NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) u(id) WHERE NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
+                  expr, kind, p.purpose,
+                  CASE WHEN int_id THEN 's.subject_int OPERATOR(pg_catalog.=) u.id' ELSE 's.subject_id OPERATOR(pg_catalog.=) u.id::pg_catalog.text' END)
+    WHEN p.lawful_basis <> 'consent'
+      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND NOT s.allowed)',
+                  kind, p.purpose, match)
+    WHEN nullable
+      THEN format('((%s) IS NULL OR EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
+                  expr, kind, p.purpose, match)
+    ELSE format('(%s)%s = ANY (SELECT s.%s FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.allowed)',
+                expr, CASE WHEN int_id THEN '' ELSE '::pg_catalog.text' END, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END,
+                kind, p.purpose) END
+    FROM (SELECT t.typname IN ('int2', 'int4', 'int8') AS int_id
+            FROM gdpr.subject_kind k
+            JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
+            JOIN pg_type t ON t.oid = a.atttypid
+           WHERE k.kind = _may_process_sql.kind) x,
+         LATERAL (SELECT CASE WHEN x.int_id THEN format('s.subject_int OPERATOR(pg_catalog.=) (%s)', expr)
+                              ELSE format('s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text', expr) END AS match) m
+$fn$;
+
+-- The subjects of a table's rows, found once per view build (the walk of
+-- the map is the slow part) over a placeholder alias, then over each alias
+-- the view and its trigger need.
+CREATE FUNCTION gdpr._subjects_json(rel regclass) RETURNS jsonb
+  LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]') FROM gdpr._row_subjects(rel, 'row__') r
+$fn$;
+CREATE FUNCTION gdpr._subjects_as(subjects jsonb, alias text)
+  RETURNS TABLE (kind text, edge text, expr text, nullable boolean, is_array boolean)
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT r.kind, r.edge, replace(r.expr, 'row__.', quote_ident(alias) || '.'), r.nullable, r.is_array
+    FROM jsonb_to_recordset(subjects) AS r(kind text, edge text, expr text, nullable boolean, is_array boolean)
+$fn$;
+
+CREATE FUNCTION gdpr._row_condition(subjects jsonb, p gdpr.purpose, alias text) RETURNS text
+  LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable, r.is_array), ' AND '), 'true')
+    FROM gdpr._subjects_as(subjects, alias) r
+$fn$;
+
+-- The columns of rel as a purpose sees them.
+CREATE FUNCTION gdpr._view_columns(rel regclass, p gdpr.purpose)
+  RETURNS TABLE (column_name name, type_name text, visible boolean, encrypted boolean, context text,
+                 generated boolean, default_sql text)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT l.column_name, l.type_name, l.category IS NULL OR l.category = ANY (p.categories), l.encrypted, l.context,
+         a.attgenerated <> '' ,
+         CASE WHEN a.attidentity <> '' THEN format('pg_catalog.nextval(%L::pg_catalog.regclass)', pg_get_serial_sequence(rel::text, l.column_name))
+              ELSE pg_get_expr(d.adbin, d.adrelid) END
+    FROM gdpr._column_labels(rel) l
+    JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = l.attnum
+    LEFT JOIN pg_attrdef d ON d.adrelid = rel AND d.adnum = l.attnum AND a.attgenerated = ''
+   ORDER BY l.attnum
+$fn$;
+
+-- Refuses writes through a view of a purpose that does not write.
+CREATE FUNCTION gdpr._consent_view_read_only() RETURNS trigger
+  LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'view % is read-only: purpose "%" does not write', TG_TABLE_NAME, TG_ARGV[0]
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Write through a view of a purpose that may write (e.g. service_delivery).';
+END
+$fn$;
+
+-- The body of the INSTEAD OF trigger of a view of a purpose that writes.
+CREATE FUNCTION gdpr._write_trigger_body(rel regclass, p gdpr.purpose, view_name text, subjects jsonb) RETURNS text
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  pk name[] := gdpr._primary_key(rel);
+  owner_subject record;
+  old_subject text;
+  c record;
+  hidden_checks text := '';
+  insert_cols text[] := '{}';
+  insert_vals text[] := '{}';
+  update_sets text[] := '{}';
+  match text;
+  seal text;
+BEGIN
+  IF cardinality(pk) = 0 THEN
+    RAISE EXCEPTION 'table % has no primary key', rel
+      USING ERRCODE = 'invalid_object_definition',
+            DETAIL = format('Purpose %s writes; its view finds the row to change by primary key.', p.purpose),
+            HINT = 'Add a primary key to the table.';
+  END IF;
+  match := (SELECT string_agg(format('t0.%I OPERATOR(pg_catalog.=) old.%I', k, k), ' AND ') FROM unnest(pk) k);
+  -- whose key seals the encrypted columns: the row's mandatory subject (the
+  -- root's id, a NOT NULL foreign key or link) before optional ones
+  SELECT * INTO owner_subject FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array
+   ORDER BY r.nullable, r.kind, r.edge LIMIT 1;
+  SELECT r.expr INTO old_subject FROM gdpr._subjects_as(subjects, 'old') r WHERE NOT r.is_array
+   ORDER BY r.nullable, r.kind, r.edge LIMIT 1;
+  FOR c IN SELECT * FROM gdpr._view_columns(rel, p) LOOP
+    CONTINUE WHEN c.generated;
+    IF NOT c.visible THEN
+      hidden_checks := hidden_checks || format(
+        E'  IF new.%1$I IS DISTINCT FROM %2$s THEN\n'
+        '    RAISE EXCEPTION %3$L USING ERRCODE = ''insufficient_privilege'', HINT = %4$L;\n  END IF;\n',
+        c.column_name, CASE WHEN c.encrypted THEN 'NULL' ELSE '(CASE WHEN TG_OP = ''UPDATE'' THEN old.' || quote_ident(c.column_name) || ' END)' END,
+        format('column %s of %s is not available to purpose %s', c.column_name, view_name, p.purpose),
+        'Leave it out: its category is not one the purpose may use.');
+      CONTINUE;
+    END IF;
+    IF c.encrypted THEN
+      IF owner_subject.expr IS NULL THEN
+        RAISE EXCEPTION 'cannot tell whose key seals column % of %', c.column_name, rel
+          USING ERRCODE = 'invalid_object_definition',
+                HINT = 'Writes through the view encrypt under the row''s subject''s key: the table must be in a subject kind''s map.';
+      END IF;
+      seal := format('@extschema@.gdpr_encrypt(%L, (%s)::pg_catalog.text, new.%I, %L)',
+                     owner_subject.kind, owner_subject.expr, c.column_name, c.context);
+      insert_cols := insert_cols || quote_ident(c.column_name);
+      insert_vals := insert_vals || seal;
+      update_sets := update_sets || format('%I = CASE WHEN new.%I IS NOT DISTINCT FROM old.%I AND (%s) IS NOT DISTINCT FROM (%s) THEN t0.%I ELSE %s END',
+                                           c.column_name, c.column_name, c.column_name, owner_subject.expr,
+                                           old_subject, c.column_name, seal);
+    ELSE
+      insert_cols := insert_cols || quote_ident(c.column_name);
+      insert_vals := insert_vals || format('new.%I', c.column_name);
+      update_sets := update_sets || format('%I = new.%I', c.column_name, c.column_name);
+    END IF;
+  END LOOP;
+  RETURN format($body$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    DELETE FROM %1$s t0 WHERE %2$s;
+    RETURN old;
+  END IF;
+%3$s  IF NOT (%4$s) THEN
+    RAISE EXCEPTION %5$L USING ERRCODE = 'insufficient_privilege',
+      HINT = 'The subject has not consented, objected, is restricted or its erasure is pending; gdpr_choices() tells which.';
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO %1$s (%6$s) VALUES (%7$s);
+  ELSE
+    UPDATE %1$s t0 SET %8$s WHERE %2$s;
+  END IF;
+  RETURN new;
+END
+$body$, rel, match, hidden_checks, gdpr._row_condition(subjects, p, 'new'),
+        format('the row''s subject may not be processed for purpose %s', p.purpose),
+        array_to_string(insert_cols, ', '), array_to_string(insert_vals, ', '),
+        array_to_string(update_sets, ', '));
+END
+$fn$;
+
+-- Creates or rebuilds one view; returns it.
+CREATE FUNCTION gdpr._build_view(view_schema name, view_name name, rel regclass, purpose text)
+  RETURNS regclass LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  p gdpr.purpose := gdpr._require_purpose(purpose);
+  qualified text := format('%I.%I', view_schema, view_name);
+  owner regrole := (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = rel);
+  reader text := left('gdpr_reader_' || purpose, 63);
+  existing oid := to_regclass(qualified);
+  saved_acl aclitem[];
+  registered gdpr.consent_view;
+  subjects jsonb := gdpr._subjects_json(rel);
+  items text;
+  decrypts boolean;
+  select_sql text;
+  grant_row record;
+  v regclass;
+  c record;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM gdpr.subject_kind k, gdpr._map_tables(k.kind) t WHERE t.rel = _build_view.rel) THEN
+    RAISE EXCEPTION 'table % is not in the data map', rel
+      USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A consent-aware view filters rows by their subject; pg_gdpr knows the subjects of mapped tables only.',
+            HINT = 'Register a subject kind whose map reaches it (gdpr_register_subject, gdpr_link); gdpr_data_map() lists the tables.';
+  END IF;
+  IF existing IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gdpr.consent_view cv WHERE cv.view = existing) THEN
+    RAISE EXCEPTION 'relation % already exists', qualified
+      USING ERRCODE = 'duplicate_table', HINT = 'Name the view differently: gdpr_create_view(rel, purpose, view_name).';
+  END IF;
+  SELECT string_agg(CASE WHEN NOT vc.visible AND vc.encrypted THEN format('NULL::pg_catalog.text AS %I', vc.column_name)
+                         WHEN NOT vc.visible THEN format('NULL::%s AS %I', vc.type_name, vc.column_name)
+                         WHEN vc.encrypted THEN format('@extschema@.gdpr_view_decrypt(t0.%I, %L) AS %I', vc.column_name, vc.context, vc.column_name)
+                         ELSE format('t0.%I', vc.column_name) END, ', '),
+         bool_or(vc.visible AND vc.encrypted)
+    INTO items, decrypts
+    FROM gdpr._view_columns(rel, p) vc;
+  select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel, gdpr._row_condition(subjects, p, 't0'));
+  IF existing IS NOT NULL THEN
+    BEGIN
+      EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
+    EXCEPTION WHEN invalid_table_definition OR datatype_mismatch OR feature_not_supported THEN
+      -- a column changed type (tagged encrypted, say): drop and make it
+      -- again, with the grants it had
+      SELECT c.relacl INTO saved_acl FROM pg_class c WHERE c.oid = existing;
+      SELECT * INTO registered FROM gdpr.consent_view cv WHERE cv.view = existing;
+      EXECUTE format('DROP VIEW %s', qualified);
+      EXECUTE format('CREATE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
+      FOR grant_row IN SELECT a.privilege_type, a.grantee FROM aclexplode(saved_acl) a WHERE a.grantee <> owner::oid LOOP
+        EXECUTE format('GRANT %s ON %s TO %s', grant_row.privilege_type, qualified,
+                       CASE WHEN grant_row.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(grant_row.grantee::regrole::text) END);
+      END LOOP;
+    END;
+  ELSE
+    EXECUTE format('CREATE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
+  END IF;
+  v := qualified::regclass;
+  EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, owner);
+  EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', qualified);
+  -- the view's owner reads the state; without USAGE on schema gdpr it
+  -- cannot name the table outside its views
+  EXECUTE format('GRANT SELECT ON gdpr.processing_state TO %s', owner);
+  IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = reader) THEN
+    EXECUTE format('CREATE ROLE %I NOLOGIN', reader);
+  END IF;
+  EXECUTE format('GRANT SELECT ON %s TO %I', qualified, reader);
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', view_schema, reader);
+  IF decrypts THEN
+    EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO %I', reader);
+  END IF;
+  -- writes
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = v AND t.tgname = 'gdpr_write') THEN
+    EXECUTE format('DROP TRIGGER gdpr_write ON %s', qualified);
+  END IF;
+  IF p.may_write THEN
+    FOR c IN SELECT * FROM gdpr._view_columns(rel, p) x WHERE x.visible AND x.default_sql IS NOT NULL LOOP
+      EXECUTE format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', qualified, c.column_name, c.default_sql);
+    END LOOP;
+    EXECUTE format('CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                   'SET search_path = pg_catalog, pg_temp AS %L',
+                   view_schema, left(view_name || '_write', 63), gdpr._write_trigger_body(rel, p, qualified, subjects));
+    EXECUTE format('ALTER FUNCTION %I.%I() OWNER TO %s', view_schema, left(view_name || '_write', 63), owner);
+    EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', view_schema, left(view_name || '_write', 63));
+    EXECUTE format('CREATE TRIGGER gdpr_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I()',
+                   qualified, view_schema, left(view_name || '_write', 63));
+  ELSE
+    EXECUTE format('CREATE TRIGGER gdpr_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION gdpr._consent_view_read_only(%L)',
+                   qualified, purpose);
+  END IF;
+  -- a view dropped and made again has a new oid; the list follows it
+  IF registered.view IS NOT NULL AND registered.view::oid <> v::oid THEN
+    INSERT INTO gdpr.consent_view (view, rel, purpose, created_by, created_at)
+    VALUES (v, registered.rel, registered.purpose, registered.created_by, registered.created_at)
+    ON CONFLICT (view) DO NOTHING;
+  END IF;
+  RETURN v;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._create_view(rel regclass, purpose text, view_name text)
+  RETURNS regclass LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  parts text[];
+  owner oid;
+  v regclass;
+BEGIN
+  PERFORM gdpr._require(rel, 'table');
+  PERFORM gdpr._require_purpose(purpose);
+  PERFORM gdpr._require_table(rel);
+  PERFORM gdpr._require_mappable(rel);
+  SELECT c.relowner INTO owner FROM pg_class c WHERE c.oid = rel;
+  IF (SELECT q.may_write FROM gdpr.purpose q WHERE q.purpose = _create_view.purpose)
+     AND NOT pg_has_role(owner, 'gdpr_app', 'USAGE') THEN
+    RAISE EXCEPTION 'the owner of % is not a member of gdpr_app', rel
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'Writes through the view encrypt with the owner''s rights.',
+            HINT = format('GRANT gdpr_app TO %s;', owner::regrole);
+  END IF;
+  parts := CASE WHEN view_name IS NULL
+                THEN ARRAY[(SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel)::text,
+                           (SELECT c.relname FROM pg_class c WHERE c.oid = rel) || '_' || purpose]
+                ELSE parse_ident(view_name) END;
+  IF cardinality(parts) = 1 THEN
+    parts := ARRAY[(SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel)::text] || parts;
+  END IF;
+  IF cardinality(parts) <> 2 THEN
+    RAISE EXCEPTION 'invalid view name "%"', view_name
+      USING ERRCODE = 'invalid_name', HINT = 'Pass a name, or schema.name.';
+  END IF;
+  IF to_regnamespace(quote_ident(parts[1])) IS NULL OR NOT has_schema_privilege(owner, quote_ident(parts[1]), 'CREATE') THEN
+    RAISE EXCEPTION 'the owner of % may not create objects in schema %', rel, parts[1]
+      USING ERRCODE = 'insufficient_privilege', HINT = 'Put the view in a schema where the table''s owner may create objects.';
+  END IF;
+  v := gdpr._build_view(parts[1], parts[2], rel, purpose);
+  INSERT INTO gdpr.consent_view AS cv (view, rel, purpose, created_by) VALUES (v, rel, purpose, gdpr._actor())
+  ON CONFLICT (view) DO UPDATE SET rel = excluded.rel, purpose = excluded.purpose, created_by = excluded.created_by;
+  PERFORM gdpr._audit('create_view', NULL, NULL, NULL,
+                      jsonb_build_object('view', v::text, 'table', rel::text, 'purpose', purpose));
+  RETURN v;
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_create_view(rel regclass, purpose text, view_name text DEFAULT NULL)
+  RETURNS regclass LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_create_view(regclass, text, text) IS
+  'Creates a consent-aware view of a table for a purpose (default name table_purpose), owned by the table''s owner, readable by gdpr_reader_<purpose>';
+
+-- Rebuilds the views of a table or a purpose (NULL: all) and the Art. 9
+-- guards; returns how many views were rebuilt.
+CREATE FUNCTION gdpr._refresh_views_of(rel regclass, purpose text) RETURNS integer
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cv record;
+  n integer := 0;
+BEGIN
+  FOR cv IN SELECT v.view, v.rel, v.purpose, n.nspname, c.relname
+              FROM gdpr.consent_view v JOIN pg_class c ON c.oid = v.view JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE (_refresh_views_of.rel IS NULL OR v.rel = _refresh_views_of.rel)
+               AND (_refresh_views_of.purpose IS NULL OR v.purpose = _refresh_views_of.purpose)
+             ORDER BY v.view::text LOOP
+    PERFORM gdpr._build_view(cv.nspname, cv.relname, cv.rel, cv.purpose);
+    n := n + 1;
+  END LOOP;
+  RETURN n;
+END
+$fn$;
+
+CREATE FUNCTION gdpr._refresh_views() RETURNS integer
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  n integer;
+BEGIN
+  PERFORM gdpr._sync_sensitive_guards();
+  n := gdpr._refresh_views_of(NULL, NULL);
+  PERFORM gdpr._audit('refresh_views', NULL, NULL, NULL, jsonb_build_object('views', n));
+  RETURN n;
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_refresh_views() RETURNS integer
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_refresh_views() IS
+  'Rebuilds every consent-aware view and Art. 9 guard from the current tags, purposes and map';
+
+-- ---- Art. 9: sensitive columns ----------------------------------------------
+
+CREATE FUNCTION gdpr._require_explicit_consent() RETURNS trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_require_explicit_consent';
+
+-- Installs (or removes) the guard of a table: the insert and update
+-- triggers, with the row's direct subject columns as arguments.
+CREATE FUNCTION gdpr._sync_sensitive_guard(rel regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  sensitive name[] := ARRAY(SELECT l.column_name FROM gdpr._column_labels(rel) l WHERE l.category = 'sensitive' ORDER BY l.attnum);
+  args text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_insert') THEN
+    EXECUTE format('DROP TRIGGER gdpr_sensitive_insert ON %s', rel);
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_update') THEN
+    EXECUTE format('DROP TRIGGER gdpr_sensitive_update ON %s', rel);
+  END IF;
+  IF cardinality(sensitive) = 0 THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(format('%L, %L', r.kind, substr(r.expr, length('t0.') + 1)), ', ')
+    INTO args
+    FROM gdpr._row_subjects(rel, 't0') r
+   WHERE r.expr ~ '^t0\.' AND NOT r.is_array;
+  IF args IS NULL THEN
+    RAISE WARNING 'no subject column found in %: writes of its sensitive columns are refused', rel
+      USING DETAIL = 'The Art. 9 guard needs a column naming the row''s subject (root id, link, or foreign key to the root).',
+            HINT = 'Register or link the table (gdpr_register_subject, gdpr_link), then gdpr_refresh_views().';
+  END IF;
+  EXECUTE format('CREATE TRIGGER gdpr_sensitive_insert BEFORE INSERT ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION gdpr._require_explicit_consent(%s)',
+                 rel, (SELECT string_agg(format('NEW.%I IS NOT NULL', c), ' OR ') FROM unnest(sensitive) c), coalesce(args, ''));
+  EXECUTE format('CREATE TRIGGER gdpr_sensitive_update BEFORE UPDATE OF %s ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION gdpr._require_explicit_consent(%s)',
+                 (SELECT string_agg(quote_ident(c), ', ') FROM unnest(sensitive) c), rel,
+                 (SELECT string_agg(format('NEW.%I IS DISTINCT FROM OLD.%I AND NEW.%I IS NOT NULL', c, c, c), ' OR ') FROM unnest(sensitive) c),
+                 coalesce(args, ''));
+END
+$fn$;
+
+-- The guards of every table with a sensitive column.
+CREATE FUNCTION gdpr._sync_sensitive_guards() RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  rel regclass;
+BEGIN
+  FOR rel IN SELECT DISTINCT l.objoid::regclass FROM pg_seclabel l
+              WHERE l.provider = 'pg_gdpr' AND l.classoid = 'pg_class'::regclass AND l.label LIKE 'sensitive%'
+                AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = l.objoid) LOOP
+    PERFORM gdpr._sync_sensitive_guard(rel);
+  END LOOP;
+END
+$fn$;
+
+-- ---- following the schema ----------------------------------------------------
+
+-- A table's tags or columns changed: its guard and views follow.
+CREATE FUNCTION gdpr._views_on_ddl_command_end() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  rel regclass;
+BEGIN
+  IF to_regclass('gdpr.consent_view') IS NULL OR gdpr._bulk_load() THEN
+    RETURN;  -- (a restore brings the views and guards as they were dumped)
+  END IF;
+  FOR rel IN SELECT DISTINCT c.objid::regclass FROM pg_event_trigger_ddl_commands() c
+              JOIN pg_class r ON r.oid = c.objid AND r.relkind IN ('r', 'p')
+             WHERE c.command_tag IN ('SECURITY LABEL', 'ALTER TABLE') LOOP
+    PERFORM gdpr._sync_sensitive_guard(rel);
+    PERFORM gdpr._refresh_views_of(rel, NULL);
+  END LOOP;
+END
+$fn$;
+
+-- A dropped view leaves the list.
+CREATE FUNCTION gdpr._views_on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF to_regclass('gdpr.consent_view') IS NULL THEN
+    RETURN;
+  END IF;
+  DELETE FROM gdpr.consent_view v
+   WHERE v.view IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.object_type = 'view');
+END
+$fn$;
+
+-- The map changed: every view and guard follows.
+CREATE FUNCTION gdpr._views_on_map_change() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF gdpr._bulk_load() THEN
+    RETURN NULL;  -- a restore brings the views and guards as they were dumped
+  END IF;
+  PERFORM gdpr._sync_sensitive_guards();
+  PERFORM gdpr._refresh_views_of(NULL, NULL);
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER views_follow_kinds AFTER INSERT OR UPDATE OR DELETE ON gdpr.subject_kind
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._views_on_map_change();
+CREATE TRIGGER views_follow_links AFTER INSERT OR UPDATE OR DELETE ON gdpr.subject_link
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._views_on_map_change();
+
+CREATE EVENT TRIGGER pg_gdpr_views_ddl_command_end ON ddl_command_end
+  WHEN TAG IN ('SECURITY LABEL', 'ALTER TABLE') EXECUTE FUNCTION gdpr._views_on_ddl_command_end();
+CREATE EVENT TRIGGER pg_gdpr_views_sql_drop ON sql_drop EXECUTE FUNCTION gdpr._views_on_sql_drop();
+
+-- ---- privileges ------------------------------------------------------------------
+DO $grants$
+DECLARE
+  f text;
+BEGIN
+  FOREACH f IN ARRAY ARRAY[
+    'gdpr_create_view(regclass, text, text)', 'gdpr_refresh_views()',
+    'gdpr_set_consent(text, text, text, boolean, text)', 'gdpr_object(text, text, text)', 'gdpr_choices(text, text)']
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
+  END LOOP;
+  FOREACH f IN ARRAY ARRAY[
+    'gdpr_define_purpose(text, text, text[], text, text[], boolean)',
+    'gdpr_restrict(text, text, text)', 'gdpr_lift_restriction(text, text)']
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
+  END LOOP;
+END
+$grants$;
+GRANT SELECT ON gdpr.processing_kind, gdpr.choice, gdpr.processing_state, gdpr.consent_view TO gdpr_admin;
