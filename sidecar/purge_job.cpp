@@ -103,7 +103,9 @@ bool run_purge(const Config& config) {
   double longest = 0;
 
   PgResult rules = session.retry([](PgConnection& db) {
-    return db.exec("SELECT rule_id::text, rel::text, action FROM gdpr.retention_rule ORDER BY rule_id");
+    return db.exec("SELECT r.rule_id::text, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), r.action "
+                   "FROM gdpr.retention_rule r JOIN pg_catalog.pg_class c ON c.oid = r.rel "
+                   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ORDER BY r.rule_id");
   });
   for (int i = 0; i < rules.rows() && !stop_requested(); i++) {
     RuleOutcome outcome = purge_rule(session, config, rules.text(i, 0), rules.text(i, 1), rules.text(i, 2));

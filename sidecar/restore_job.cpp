@@ -140,7 +140,7 @@ bool run_restore(const Config& config) {
     PgConnection source = config.source_dbname.empty() ? PgConnection::open(config.dbname, session.db().database())
                                                        : PgConnection::open(config.source_dbname);
     PgResult tombstones = source.exec(
-        "SELECT pg_catalog.coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject_hash', "
+        "SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject_hash', "
         "pg_catalog.encode(t.subject_hash, 'hex'), 'kind', t.kind, 'erased_at', t.erased_at, 'request_id', "
         "t.request_id)), '[]')::text FROM gdpr.tombstone t");
     PgResult replay = restored.exec("SELECT " + schema + ".gdpr_replay_tombstones($1::jsonb)::text",

@@ -361,7 +361,7 @@ BEGIN
   END IF;
   type_name := (gdpr._column_types(r.rel, ARRAY[k.id_column]))[1];
   ids := gdpr._owner_query(r.rel,
-           format('SELECT pg_catalog.coalesce(pg_catalog.jsonb_agg(x.id ORDER BY x.o), ''[]'') FROM '
+           format('SELECT coalesce(pg_catalog.jsonb_agg(x.id ORDER BY x.o), ''[]'') FROM '
                   '(SELECT t0.%1$I::pg_catalog.text AS id, t0.%1$I AS o FROM %2$s t0 WHERE %3$s '
                   'AND ($2 OPERATOR(pg_catalog.->>) ''after'' IS NULL OR t0.%1$I > ($2 OPERATOR(pg_catalog.->>) ''after'')::%4$s) '
                   'ORDER BY t0.%1$I LIMIT ($2 OPERATOR(pg_catalog.->>) ''limit'')::pg_catalog.int4) x',
@@ -640,7 +640,7 @@ BEGIN
   PERFORM gdpr._require(started_at, 'start time');
   PERFORM gdpr._require(succeeded, 'outcome');
   INSERT INTO gdpr.job_run AS j VALUES (job, started_at, clock_timestamp(), succeeded, coalesce(details, '{}'))
-  ON CONFLICT (job) DO UPDATE SET started_at = excluded.started_at, finished_at = excluded.finished_at,
+  ON CONFLICT ON CONSTRAINT job_run_pkey DO UPDATE SET started_at = excluded.started_at, finished_at = excluded.finished_at,
                                   succeeded = excluded.succeeded, details = excluded.details;
   PERFORM gdpr._audit('job_run', NULL, NULL, NULL,
                       jsonb_build_object('job', job, 'started_at', started_at, 'succeeded', succeeded) || coalesce(details, '{}'));
@@ -718,7 +718,7 @@ BEGIN
   -- subjects with rows in the map, found by hashing each root row's id
   FOR k IN SELECT * FROM gdpr.subject_kind sk ORDER BY sk.kind LOOP
     FOR id IN SELECT jsonb_array_elements_text(
-                gdpr._owner_query(k.root_table, format('SELECT pg_catalog.coalesce(pg_catalog.jsonb_agg(t0.%I::pg_catalog.text), ''[]'') FROM %s t0',
+                gdpr._owner_query(k.root_table, format('SELECT coalesce(pg_catalog.jsonb_agg(t0.%I::pg_catalog.text), ''[]'') FROM %s t0',
                                                        k.id_column, k.root_table), NULL, NULL)) LOOP
       CONTINUE WHEN NOT gdpr.subject_hash(k.kind, id) = ANY (wanted);
       PERFORM gdpr._erase_subject(k.kind, id, 'erased before the restore', NULL);
