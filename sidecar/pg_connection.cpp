@@ -109,7 +109,11 @@ bool PgConnection::try_job_lock(const std::string& job) {
 }
 
 void PgConnection::set_timeouts(int lock_timeout_ms, int statement_timeout_ms) {
-  exec("SELECT pg_catalog.set_config('lock_timeout', $1, false), pg_catalog.set_config('statement_timeout', $2, false)",
+  // client_connection_check_interval: a sidecar killed with -9 mid-batch
+  // does not leave its session running (and holding the job's lock) for
+  // longer than the check interval
+  exec("SELECT pg_catalog.set_config('lock_timeout', $1, false), pg_catalog.set_config('statement_timeout', $2, false), "
+       "pg_catalog.set_config('client_connection_check_interval', '1s', false)",
        {std::to_string(lock_timeout_ms) + "ms", std::to_string(statement_timeout_ms) + "ms"});
 }
 
