@@ -142,6 +142,7 @@ bool run_backup(const Config& config) {
   manifest.taken = taken;
   manifest.key_id = key.id;
 
+  session.retry([&](PgConnection& db) { return db.exec("SELECT " + session.schema() + ".gdpr_backup_begin()"); });
   // Keys never travel with the data: the data keys' rows stay out of the dump.
   std::vector<std::string> argv = {pg_program(config.pg_bindir, "pg_dump"), "--format=custom", "--no-password",
                                    "--exclude-table-data=gdpr.subject_key",

@@ -29,6 +29,7 @@ std::optional<Copy> good_copy(const BackupKey& key, const Inventory& inventory, 
   for (const auto& copy : found->second) {
     std::string problem = check_copy(key, copy);
     if (problem.empty()) return copy;
+    Log::warning("restore", "skipping a bad copy: " + problem);
     *problems += (problems->empty() ? "" : "; ") + problem;
   }
   return std::nullopt;

@@ -651,6 +651,20 @@ CREATE FUNCTION @extschema@.gdpr_job_finished(job text, started_at timestamptz, 
 COMMENT ON FUNCTION @extschema@.gdpr_job_finished(text, timestamptz, boolean, jsonb) IS
   'Records the end of a scheduled job''s run (the sidecar calls it); audited';
 
+-- Before a backup: the key of the subject hash must exist and be in the
+-- dump, or tombstones made after the backup would not match the subjects
+-- of the restored database.
+CREATE FUNCTION gdpr._backup_begin() RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM gdpr.subject_hash('', '');
+END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_backup_begin()
+  RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_backup_begin() IS
+  'Prepares a logical backup (the sidecar calls it before pg_dump): creates the subject-hash key if there is none yet, so that tombstones match after a restore';
+
 CREATE FUNCTION gdpr._record_backup(backup_id text, taken_at timestamptz, key_id text, size_bytes bigint,
                                     sha256 text, targets text[], key_backup boolean)
   RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -759,7 +773,7 @@ BEGIN
   END LOOP;
   FOREACH f IN ARRAY ARRAY[
     'gdpr_load_retention_defaults()', 'gdpr_purge_step(integer, integer)', 'gdpr_purge(integer)',
-    'gdpr_retention_status(integer)', 'gdpr_job_finished(text, timestamptz, boolean, jsonb)',
+    'gdpr_retention_status(integer)', 'gdpr_backup_begin()', 'gdpr_job_finished(text, timestamptz, boolean, jsonb)',
     'gdpr_record_backup(text, timestamptz, text, bigint, text, text[], boolean)',
     'gdpr_record_backup_expired(text, text[])', 'gdpr_replay_tombstones(jsonb)']
   LOOP
