@@ -63,3 +63,9 @@ if [ "${BENCH_RIGHTS:-1}" = 1 ]; then
   echo "rights: gdpr_erase / gdpr_export against hand-written SQL for the same schema"
   bash bench/rights_bench.sh
 fi
+
+if [ "${BENCH_SIDECAR:-1}" = 1 ]; then
+  echo
+  echo "sidecar: purge, partitions and backups against hand-written SQL and pg_dump"
+  bash bench/sidecar_bench.sh
+fi

@@ -36,7 +36,7 @@ RuleOutcome purge_rule(JobSession& session, const Config& config, const std::str
     try {
       r = session.retry([&](PgConnection& db) {
         return db.exec("SELECT (r->>'rows')::bigint, (r->>'done')::boolean, coalesce((r->>'blocks_done')::bigint, 0), "
-                       "coalesce((r->>'blocks_total')::bigint, 0), coalesce(r->>'partition_dropped', ''), "
+                       "coalesce((r->>'blocks_total')::bigint, 0), coalesce((r->'partitions_dropped')::text, ''), "
                        "coalesce((r->>'rows_estimate')::bigint, 0), coalesce(jsonb_array_length(r->'failed'), 0), "
                        "r::text FROM " + session.schema() + ".gdpr_purge_step($1::int4, $2::int4) r",
                        {rule_id, std::to_string(batch)});
@@ -66,7 +66,7 @@ RuleOutcome purge_rule(JobSession& session, const Config& config, const std::str
     outcome.longest_ms = std::max(outcome.longest_ms, took);
     Log::debug("purge", r.text(0, 7), {table, rows, took});
     if (!dropped.empty()) {
-      Log::info("purge", "dropped partition " + dropped + " (entirely past retention, ~" + r.text(0, 5) + " rows)",
+      Log::info("purge", "dropped partitions " + dropped + " (entirely past retention, ~" + r.text(0, 5) + " rows)",
                 {table, r.integer(0, 5), took});
     }
     if (r.integer(0, 6) > 0) {

@@ -81,7 +81,7 @@ SELECT ret.purge_all(:trail_rule, 10000) > 0 AS purged;
 SELECT count(*) FILTER (WHERE at < now() - interval '60 days') AS due_left, count(*) = :not_due AS rest_kept FROM ret.audit_trail;
 SELECT count(*) BETWEEN 2 AND 4 AS partitions_left FROM pg_inherits WHERE inhparent = 'ret.audit_trail'::regclass;
 SELECT count(*) > 0 AS partitions_dropped FROM gdpr.audit_log
- WHERE action = 'retention_purge' AND details ? 'partition_dropped';
+ WHERE action = 'retention_purge' AND details ? 'partitions_dropped';
 
 -- section: everything in one call, for pg_cron
 SELECT gdpr_purge(1000) - 'rules' - 'holds' AS purge;

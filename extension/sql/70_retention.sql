@@ -105,7 +105,8 @@ CREATE FUNCTION gdpr._retention_predicate(r gdpr.retention_rule) RETURNS text
 DECLARE
   j record;
   pairs text;
-  cutoff constant text := '($2 OPERATOR(pg_catalog.->>) ''cutoff'')::pg_catalog.timestamptz';
+  -- an initplan: read from $2 once per statement, not once per row
+  cutoff constant text := '(SELECT ($2 OPERATOR(pg_catalog.->>) ''cutoff'')::pg_catalog.timestamptz)';
 BEGIN
   IF r.from_table IS NULL THEN
     RETURN format('t0.%I < %s', r.from_column, cutoff);
@@ -312,29 +313,41 @@ CREATE FUNCTION gdpr._retention_targets(r gdpr.retention_rule, cutoff timestampt
          END
 $fn$;
 
--- Drops one partition entirely past retention, if there is one (delete
--- rules on their own date only); returns its name and estimated rows.
-CREATE FUNCTION gdpr._drop_expired_partition(r gdpr.retention_rule, s gdpr.retention_state, cutoff timestamptz)
+-- Drops the partitions entirely past retention (delete rules on their
+-- own date only), up to max_parts in one transaction; returns their names
+-- and estimated rows, or NULL when there is none.
+CREATE FUNCTION gdpr._drop_expired_partitions(r gdpr.retention_rule, s gdpr.retention_state, cutoff timestamptz,
+                                              max_parts integer)
   RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
   part record;
-  estimate bigint;
+  estimate bigint := 0;
+  dropped text[] := '{}';
+  part_rows bigint;
+  part_name text;
 BEGIN
   FOR part IN SELECT t.relid, t.parentrelid FROM pg_partition_tree(r.rel) t
                WHERE t.isleaf AND t.relid <> r.rel AND t.relid::oid <> ALL (s.undroppable)
                ORDER BY t.relid::oid LOOP
+    EXIT WHEN cardinality(dropped) >= max_parts;
     CONTINUE WHEN NOT (SELECT gdpr._bound_before(b.upper_bound, r.rel, r.from_column, cutoff)
                          FROM gdpr._partition_bounds(part.relid, part.parentrelid, r.from_column) b);
-    estimate := (SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = part.relid);
     BEGIN
+      part_rows := coalesce((SELECT greatest(c.reltuples, 0)::bigint FROM pg_class c WHERE c.oid = part.relid), 0);
+      part_name := part.relid::regclass::text;
       PERFORM gdpr._owner_exec(part.relid, format('DROP TABLE %s', part.relid), NULL, NULL);
-      RETURN jsonb_build_object('partition', part.relid::text, 'rows_estimate', estimate);
+      estimate := estimate + part_rows;
+      dropped := dropped || part_name;
     EXCEPTION WHEN dependent_objects_still_exist OR foreign_key_violation OR object_in_use THEN
+      -- deleted row by row instead
       UPDATE gdpr.retention_state st SET undroppable = st.undroppable || part.relid::oid WHERE st.rule_id = r.rule_id;
       s.undroppable := s.undroppable || part.relid::oid;
     END;
   END LOOP;
-  RETURN NULL;
+  IF cardinality(dropped) = 0 THEN
+    RETURN NULL;
+  END IF;
+  RETURN jsonb_build_object('partitions', to_jsonb(dropped), 'rows_estimate', estimate);
 END
 $fn$;
 
@@ -453,13 +466,13 @@ BEGIN
 
   IF r.action = 'delete' AND r.from_table IS NULL
      AND (SELECT c.relkind FROM pg_class c WHERE c.oid = r.rel) = 'p' THEN
-    dropped := gdpr._drop_expired_partition(r, s, cutoff);
+    dropped := gdpr._drop_expired_partitions(r, s, cutoff, 100);
     IF dropped IS NOT NULL THEN
       UPDATE gdpr.retention_state st SET last_batch_at = now(),
              total_rows = st.total_rows + (dropped->>'rows_estimate')::bigint
        WHERE st.rule_id = r.rule_id;
       result := jsonb_build_object('rule_id', r.rule_id, 'table', r.rel::text, 'action', r.action, 'rows', 0,
-                                   'partition_dropped', dropped->'partition', 'rows_estimate', dropped->'rows_estimate',
+                                   'partitions_dropped', dropped->'partitions', 'rows_estimate', dropped->'rows_estimate',
                                    'done', false);
       PERFORM gdpr._audit('retention_purge', NULL, NULL, NULL, result);
       RETURN result;
