@@ -762,7 +762,7 @@ BEGIN
     FROM jsonb_array_elements(tombstones) t, LATERAL decode(t->>'subject_hash', 'hex') h
    WHERE h = ANY (wanted)
   ON CONFLICT (subject_hash) DO NOTHING;
-  GET DIAGNOSTICS recorded = ROW_COUNT;
+  recorded := cardinality(wanted);  -- new here: inserted above or by the erase itself
   PERFORM gdpr._audit('tombstones_replayed', NULL, NULL, NULL,
                       jsonb_build_object('tombstones', recorded, 'subjects_erased', erased, 'keys_shredded', shredded));
   RETURN jsonb_build_object('tombstones', recorded, 'subjects_erased', erased, 'keys_shredded', shredded);

@@ -98,6 +98,10 @@ PG_GDPR_SIDECAR_DBNAME="$unreachable" expect 3 purge
 PG_GDPR_SIDECAR_CONFIG="$work/json.conf" expect 3 purge -d "$unreachable"
 head -c1 "$work/err" | grep -q '{' || fail "PG_GDPR_SIDECAR_CONFIG was not read"
 
+# the example configuration in the repository is valid (it fails only at connecting)
+expect 3 status --config sidecar/deploy/sidecar.conf.example -d "$unreachable"
+grep -q "ExecStart=.*pg_gdpr_sidecar run --config" sidecar/deploy/pg_gdpr_sidecar.service || fail "the systemd unit does not run the daemon"
+
 # no extension in the database: the job fails (1) with one line
 q -d postgres -c "CREATE DATABASE sidecar_cli_empty" >/dev/null
 expect 1 purge -d "dbname=sidecar_cli_empty"
