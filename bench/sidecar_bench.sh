@@ -86,7 +86,7 @@ t0=$(now_ms); "$SIDECAR" purge -d "dbname=$db" --progress never 2>/dev/null; par
   || { echo "partitioned: the sidecar left due rows" >&2; exit 1; }
 
 echo "backup: encrypted (sidecar) against plain pg_dump -Fc, same disk, interleaved"
-(umask 077; openssl rand -hex 32 >"$work/key")
+(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d " \n" >"$work/key")
 dump_samples=() backup_samples=()
 for run in 1 2 3; do
   t0=$(now_ms); "$(pg_config --bindir)/pg_dump" -Fc -d $db -f "$work/plain.dump"; dump_samples+=($(( $(now_ms) - t0 )))

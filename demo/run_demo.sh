@@ -145,7 +145,7 @@ printf '\n%s▸ pg_gdpr_sidecar purge%s\n' "$cyan" "$reset"
 step "Sessions left: none older than 90 days; every batch is in the audit log" \
 "SELECT session_id, started_at::date FROM sessions ORDER BY session_id;
 SELECT action, details->>'table' AS table_name, details->>'rows' AS rows FROM gdpr.audit_log WHERE action = 'retention_purge';"
-(umask 077; openssl rand -hex 32 >"$CLUSTER_DIR/backup.key")
+(umask 077; random_key_hex >"$CLUSTER_DIR/backup.key")
 backup=(-d dbname=crm --backup-target "$CLUSTER_DIR/backups/eu" --backup-target "$CLUSTER_DIR/backups/apac"
         --backup-key-file "$CLUSTER_DIR/backup.key")
 printf '\n%s▸ pg_gdpr_sidecar backup, to two targets (pg_dump -Fc through AES-256-GCM; no data keys inside)%s\n' "$cyan" "$reset"

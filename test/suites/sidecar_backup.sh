@@ -35,7 +35,7 @@ SELECT gdpr_tag('members', 'name', 'personal');
 INSERT INTO members SELECT g, gdpr_encrypt('member', g::text, 'm' || g || '@example.com', 'members.email'), 'Member ' || g
   FROM generate_series(1, 3) g;
 SQL
-(umask 077; openssl rand -hex 32 >"$work/backup.key")
+(umask 077; random_key_hex >"$work/backup.key")
 t1=$work/eu t2=$work/apac
 common=(-d "dbname=$db" --backup-target "$t1" --backup-target "$t2" --backup-key-file "$work/backup.key")
 has_key_backup=$(qv -d $db -c "SELECT count(*) FROM pg_proc WHERE proname = 'gdpr_key_backup'")
@@ -86,7 +86,7 @@ head -c 1000 "$work/pristine" >"$t1/$id.dump.gcm"
 check "a truncated copy fails verification" 1 $?
 grep -q "truncated" "$work/verify.log" || fail "truncation not named: $(cat "$work/verify.log")"
 cp "$work/pristine" "$t1/$id.dump.gcm"
-(umask 077; openssl rand -hex 32 >"$work/other.key")
+(umask 077; random_key_hex >"$work/other.key")
 "$SIDECAR" verify-backups -d "dbname=$db" --backup-target "$t1" --backup-key-file "$work/other.key" 2>"$work/verify.log"
 check "another key fails verification" 1 $?
 grep -q "not with the configured key" "$work/verify.log" || fail "wrong key not named: $(cat "$work/verify.log")"

@@ -68,7 +68,7 @@ expect 2 backup --config "$work/secret.conf" --backup-target "$work"
 # the backup key: missing, readable by others, malformed, failing command
 expect 2 backup --backup-target "$work/b" --backup-key-file "$work/no-key" -d "$unreachable"
 expect_stderr "cannot read backup key file"
-openssl rand -hex 32 >"$work/open.key"
+random_key_hex >"$work/open.key"
 chmod 644 "$work/open.key"
 expect 2 backup --backup-target "$work/b" --backup-key-file "$work/open.key" -d "$unreachable"
 expect_stderr "readable by others"
