@@ -10,21 +10,19 @@ std::optional<std::time_t> Clock::override_;
 
 std::time_t Clock::now() { return override_ ? *override_ : std::time(nullptr); }
 
-std::string iso_utc(std::time_t t) {
+namespace {
+std::string format_utc(std::time_t t, const char* format) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::strftime(buffer, sizeof buffer, format, &tm);
   return buffer;
 }
+}  // namespace
 
-std::string compact_utc(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
-  return buffer;
-}
+std::string iso_utc(std::time_t t) { return format_utc(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+std::string compact_utc(std::time_t t) { return format_utc(t, "%Y%m%dT%H%M%SZ"); }
 
 std::optional<std::time_t> parse_time(const std::string& text) {
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {

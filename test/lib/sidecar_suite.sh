@@ -22,6 +22,27 @@ server_datadir() { echo "$PGHOST/data"; }
 restart_server() {
   as_postgres "$PG_BINDIR/pg_ctl" -D "$(server_datadir)" -l "$PGHOST/server.log" -m fast -w -t 60 restart >/dev/null
 }
+# suite_workspace DB...: a work directory ($work) and the named databases,
+# fresh; both removed on exit, with any sidecar still running in the
+# background and the cluster if the suite started it.
+suite_workspace() {
+  suite_databases=("$@")
+  work=$(mktemp -d)
+  trap suite_cleanup EXIT
+  drop_suite_databases
+}
+drop_suite_databases() {
+  local d
+  for d in "${suite_databases[@]}"; do
+    q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
+  done
+}
+suite_cleanup() {
+  jobs -p | xargs -r kill -9 2>/dev/null
+  rm -rf "$work"
+  drop_suite_databases
+  cluster_stop
+}
 finish_suite() {
   echo "$1: $failures failures"
   [ "$failures" -eq 0 ]

@@ -11,19 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/sidecar_suite.sh
 db=sidecar_backup
-work=$(mktemp -d)
-cleanup() {
-  jobs -p | xargs -r kill -9 2>/dev/null
-  rm -rf "$work"
-  for d in $db ${db}_restored ${db}_refused ${db}_other; do
-    q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
-  done
-  cluster_stop
-}
-trap cleanup EXIT
-for d in $db ${db}_restored ${db}_refused ${db}_other; do
-  q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null
-done
+suite_workspace $db ${db}_restored ${db}_refused ${db}_other
 q -d postgres -c "CREATE DATABASE $db" -c "CREATE DATABASE ${db}_other" >/dev/null
 q -d ${db}_other -c "CREATE EXTENSION pg_gdpr" >/dev/null
 q -d $db >/dev/null <<'SQL'
@@ -57,9 +45,6 @@ assert data[:8] == b"PGGDPRBK", data[:8]
 PY
 grep -qa "m1@example.com" "$t1/$id.dump.gcm" && fail "plaintext found in the encrypted backup"
 check "the backup is in the catalog" "1" "$(qv -d $db -c "SELECT count(*) FROM gdpr.backup WHERE backup_id = '$id' AND cardinality(targets) = 2")"
-"$PG_BINDIR/pg_dump" -Fc -d $db | "$PG_BINDIR/pg_restore" -f - -a -t subject_key 2>/dev/null | grep -q "COPY gdpr.subject_key" \
-  || echo "ok: (the plain pg_dump check found no key table data either)"
-# keys never travel with the data: decrypt our own backup and look for the wrapped keys' table
 keys_files=$(ls "$t1"/*.keys.gcm 2>/dev/null | wc -l)
 if [ "$has_key_backup" -gt 0 ]; then
   check "a key backup is written when gdpr_key_backup() exists" 1 "$keys_files"
@@ -102,6 +87,10 @@ for d in $db ${db}_restored; do
   plain=$(qv -d $d -c "SELECT gdpr_decrypt('\\x$ciphertext_of_2'::bytea, 'members.email')" 2>&1)
   case "$plain" in *m2@example.com*) fail "member 2's old ciphertext is readable in $d";; *) echo "ok: member 2's old ciphertext unreadable in $d";; esac
 done
+if [ "$has_key_backup" -eq 0 ]; then
+  check "keys never travel in a data backup: no usable data key in the restored database" 0 \
+    "$(qv -d ${db}_restored -c "SELECT count(*) FROM gdpr.subject_key WHERE wrapped_key IS NOT NULL")"
+fi
 if [ "$has_key_backup" -gt 0 ]; then
   check "a member not erased is readable after the restore" "m1@example.com" \
     "$(qv -d ${db}_restored -c "SELECT gdpr_decrypt(email, 'members.email') FROM members WHERE member_id = 1")"

@@ -7,8 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/sidecar_suite.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"; cluster_stop' EXIT
+suite_workspace sidecar_cli_empty
 unreachable="host=$work/no-server port=1 connect_timeout=2"
 
 # expect CODE ARGS...: exit code, and for errors exactly one line on stderr
@@ -106,5 +105,4 @@ grep -q "ExecStart=.*pg_gdpr_sidecar run --config" sidecar/deploy/pg_gdpr_sideca
 q -d postgres -c "CREATE DATABASE sidecar_cli_empty" >/dev/null
 expect 1 purge -d "dbname=sidecar_cli_empty"
 expect_stderr "pg_gdpr is not installed"
-q -d postgres -c "DROP DATABASE sidecar_cli_empty" >/dev/null
 finish_suite "sidecar CLI"

@@ -8,15 +8,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/sidecar_suite.sh
 db=sidecar_purge
-work=$(mktemp -d)
-cleanup() {
-  jobs -p | xargs -r kill -9 2>/dev/null
-  rm -rf "$work"
-  q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-  cluster_stop
-}
-trap cleanup EXIT
-q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+suite_workspace $db
+q -d postgres -c "CREATE DATABASE $db" >/dev/null
 q -d $db -c "CREATE EXTENSION pg_gdpr" >/dev/null
 purge() { "$SIDECAR" purge -d "dbname=$db" "$@"; }
 # in the background, without a subshell between (so that $! is the sidecar)
