@@ -139,6 +139,24 @@ bool run_expire_backups(const Config& config) {
       }
     }
   }
+  // backups the catalog holds that are past the maximum age and have no copy left anywhere
+  try {
+    PgResult known = session.db().exec(
+        "SELECT backup_id FROM gdpr.backup WHERE expired_at IS NULL AND taken_at <= $1::timestamptz ORDER BY taken_at",
+        {iso_utc(now - config.backup_max_age_s)});
+    for (int i = 0; i < known.rows(); i++) {
+      std::string id = known.text(i, 0);
+      if (inventory.backups.count({"data", id})) continue;
+      Log::warning("expire-backups", "backup " + id + " is past its maximum age and no target holds a copy any more");
+      missing++;
+      session.retry([&](PgConnection& db) {
+        return db.exec("SELECT " + session.schema() + ".gdpr_record_backup_expired($1, '{all copies}')", {id});
+      });
+    }
+  } catch (const QueryError& e) {
+    Log::error("expire-backups", std::string("reading gdpr.backup failed: ") + e.what());
+    ok = false;
+  }
   session.finished(started_at, ok,
                    "{\"deleted\":" + std::to_string(deleted) + ",\"missing\":" + std::to_string(missing) + "}");
   return ok;

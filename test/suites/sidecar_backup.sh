@@ -104,10 +104,14 @@ for days in 89 90 91; do
     || fail "backup dated $days days ago"
 done
 id89=$(cat "$work/id89") id90=$(cat "$work/id90") id91=$(cat "$work/id91")
+"$SIDECAR" backup "${common[@]}" --now "$(date -u -d "-95 days" +%Y-%m-%dT%H:%M:%SZ)" >"$work/id95" 2>/dev/null || fail "backup dated 95 days ago"
+id95=$(cat "$work/id95")
+rm "$t1/$id95".* "$t2/$id95".*
 rm "$t2/$id91.dump.gcm"
 "$SIDECAR" expire-backups "${common[@]}" 2>"$work/expire.log"
 check "expire-backups with a missing copy exits 0" 0 $?
 grep -q "copy already missing: $t2/$id91.dump.gcm" "$work/expire.log" || fail "the missing copy is not reported: $(cat "$work/expire.log")"
+grep -q "$id95 is past its maximum age and no target holds a copy" "$work/expire.log" || fail "the lost backup is not reported: $(cat "$work/expire.log")"
 for t in "$t1" "$t2"; do
   [ -e "$t/$id89.dump.gcm" ] || fail "the 89-day-old backup was deleted from $t"
   [ -e "$t/$id90.dump.gcm" ] && fail "the 90-day-old backup is still in $t"
@@ -115,7 +119,7 @@ for t in "$t1" "$t2"; do
   [ -e "$t/$id91.dump.gcm.manifest.json" ] && fail "the 91-day-old manifest is still in $t"
   [ -e "$t/$id.dump.gcm" ] || fail "today's backup was deleted from $t"
 done
-check "the catalog records the two expiries" "$id91 $id90" \
+check "the catalog records the expiries, also of a backup with no copy left" "$id95 $id91 $id90" \
   "$(qv -d $db -c "SELECT string_agg(backup_id, ' ' ORDER BY backup_id) FROM gdpr.backup WHERE expired_at IS NOT NULL")"
 if [ "$has_key_backup" -gt 0 ]; then
   check "no key backup older than 30 days is left" 1 "$(ls "$t1"/*.keys.gcm | wc -l)"
