@@ -13,6 +13,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "utils/array.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -70,6 +71,42 @@ bool tombstone_exists(Datum hash, Snapshot snapshot) {
   return !isnull && DatumGetBool(found);
 }
 
+// Refuses the row if the subject whose id is given was erased.
+void refuse_if_erased(const char* kind, Relation rel, const char* subject) {
+  Datum hash_args[2] = {CStringGetTextDatum(kind), CStringGetTextDatum(subject)};
+  if (SPI_execute_plan(g_hash_plan, hash_args, nullptr, false, 1) != SPI_OK_SELECT ||
+      SPI_processed != 1) {
+    elog(ERROR, "pg_gdpr: subject hash failed");
+  }
+  bool hash_null = true;
+  Datum hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &hash_null);
+  if (hash_null) return;
+  hash = SPI_datumTransfer(hash, false, -1);
+
+  // Waits for an erase of this subject in progress, then looks with a
+  // snapshot taken after it, which sees its commit.
+  Datum lock_args[1] = {hash};
+  if (SPI_execute_plan(g_lock_plan, lock_args, nullptr, false, 1) != SPI_OK_SELECT) {
+    elog(ERROR, "pg_gdpr: subject lock failed");
+  }
+  if (tombstone_exists(hash, GetLatestSnapshot())) {
+    if (IsolationUsesXactSnapshot() && !tombstone_exists(hash, GetTransactionSnapshot())) {
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg("could not serialize access due to an erasure of a subject of "
+                             "kind \"%s\"",
+                             kind),
+                      errdetail("The subject was erased after this transaction took its "
+                                "snapshot; %s refuses new rows for it.",
+                                RelationGetRelationName(rel)),
+                      errhint("Retry the transaction.")));
+    }
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("new row in %s refers to an erased subject of kind \"%s\"",
+                           RelationGetRelationName(rel), kind),
+                    errhint("Data of an erased subject must not be stored again.")));
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -111,42 +148,29 @@ extern "C" Datum gdpr_refuse_erased_subject(PG_FUNCTION_ARGS) {
     bool isnull = true;
     Datum value = heap_getattr(row, attnum, desc, &isnull);
     if (isnull) continue;
+    // a linked array names every subject it holds
+    Oid type = TupleDescAttr(desc, attnum - 1)->atttypid;
+    Oid element_type = get_element_type(getBaseType(type));
     Oid output_function;
     bool is_varlena;
-    getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output_function, &is_varlena);
-    char* subject = OidOutputFunctionCall(output_function, value);
-
-    Datum hash_args[2] = {CStringGetTextDatum(kind), CStringGetTextDatum(subject)};
-    if (SPI_execute_plan(g_hash_plan, hash_args, nullptr, false, 1) != SPI_OK_SELECT ||
-        SPI_processed != 1) {
-      elog(ERROR, "pg_gdpr: subject hash failed");
+    if (element_type == InvalidOid) {
+      getTypeOutputInfo(type, &output_function, &is_varlena);
+      refuse_if_erased(kind, rel, OidOutputFunctionCall(output_function, value));
+      continue;
     }
-    bool hash_null = true;
-    Datum hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &hash_null);
-    if (hash_null) continue;
-    hash = SPI_datumTransfer(hash, false, -1);
-
-    // Waits for an erase of this subject in progress, then looks with a
-    // snapshot taken after it, which sees its commit.
-    Datum lock_args[1] = {hash};
-    if (SPI_execute_plan(g_lock_plan, lock_args, nullptr, false, 1) != SPI_OK_SELECT) {
-      elog(ERROR, "pg_gdpr: subject lock failed");
-    }
-    if (tombstone_exists(hash, GetLatestSnapshot())) {
-      if (IsolationUsesXactSnapshot() && !tombstone_exists(hash, GetTransactionSnapshot())) {
-        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                        errmsg("could not serialize access due to an erasure of a subject of "
-                               "kind \"%s\"",
-                               kind),
-                        errdetail("The subject was erased after this transaction took its "
-                                  "snapshot; %s refuses new rows for it.",
-                                  RelationGetRelationName(rel)),
-                        errhint("Retry the transaction.")));
-      }
-      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                      errmsg("new row in %s refers to an erased subject of kind \"%s\"",
-                             RelationGetRelationName(rel), kind),
-                      errhint("Data of an erased subject must not be stored again.")));
+    getTypeOutputInfo(element_type, &output_function, &is_varlena);
+    int16 element_length;
+    bool element_by_value;
+    char element_align;
+    get_typlenbyvalalign(element_type, &element_length, &element_by_value, &element_align);
+    Datum* elements = nullptr;
+    bool* element_nulls = nullptr;
+    int element_count = 0;
+    deconstruct_array(DatumGetArrayTypeP(value), element_type, element_length, element_by_value,
+                      element_align, &elements, &element_nulls, &element_count);
+    for (int e = 0; e < element_count; e++) {
+      if (element_nulls[e]) continue;
+      refuse_if_erased(kind, rel, OidOutputFunctionCall(output_function, elements[e]));
     }
   }
   SPI_finish();

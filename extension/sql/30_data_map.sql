@@ -344,10 +344,15 @@ BEGIN
   PERFORM gdpr._require_column(rel, column_name, 'subject id');
   -- The linked column is compared with the subject id as the root id
   -- column's type: it must hold that type (or a domain over it).
-  SELECT format_type(lb.oid, NULL), format_type(rb.oid, NULL), lb.typcategory = rb.typcategory AND lb.typcategory <> 'A'
+  -- An array of that type links every subject it names: a row is each
+  -- one's, and erasing one removes its id from the array.
+  SELECT format_type(lb.oid, NULL), format_type(rb.oid, NULL),
+         (lb.typcategory = rb.typcategory AND lb.typcategory <> 'A')
+         OR (lb.typcategory = 'A' AND le.typcategory = rb.typcategory AND le.typcategory <> 'A')
     INTO link_type, root_type, comparable
     FROM pg_attribute la JOIN pg_type lt ON lt.oid = la.atttypid
-         JOIN pg_type lb ON lb.oid = coalesce(nullif(lt.typbasetype, 0), lt.oid),
+         JOIN pg_type lb ON lb.oid = coalesce(nullif(lt.typbasetype, 0), lt.oid)
+         LEFT JOIN pg_type le ON le.oid = lb.typelem,
          gdpr.subject_kind k JOIN pg_attribute ra ON ra.attrelid = k.root_table AND ra.attname = k.id_column
          JOIN pg_type rt ON rt.oid = ra.atttypid
          JOIN pg_type rb ON rb.oid = coalesce(nullif(rt.typbasetype, 0), rt.oid)
@@ -356,9 +361,9 @@ BEGIN
     RAISE EXCEPTION 'column % of % is of type %, but subjects of kind "%" are identified by %',
                     column_name, rel, link_type, kind, root_type
       USING ERRCODE = 'datatype_mismatch',
-            DETAIL = CASE WHEN link_type LIKE '%[]' OR link_type IN ('json', 'jsonb')
-                          THEN 'Ids inside arrays or documents cannot be linked: erasure could not remove one id from them.'
-                          ELSE 'A link compares the column with the subject id.' END,
+            DETAIL = CASE WHEN link_type IN ('json', 'jsonb')
+                          THEN 'Ids inside documents cannot be linked: erasure could not remove one id from them.'
+                          ELSE 'A link compares the column (or the elements of an array column) with the subject id.' END,
             HINT = format('Link a column of type %s, or add one (e.g. a join table with one id per row).', root_type);
   END IF;
   INSERT INTO gdpr.subject_link AS l (link_table, link_column, kind, mapped_by)
@@ -471,6 +476,76 @@ COMMENT ON FUNCTION @extschema@.gdpr_hold(regclass, interval, name, text) IS
 
 -- ---- resolution ----------------------------------------------------------------
 
+-- PostgreSQL refuses to queue a deferred trigger inside a security-
+-- restricted operation (as in REFRESH MATERIALIZED VIEW), and every write
+-- pg_gdpr makes to a user's table runs inside one. So the deferrable
+-- foreign keys on and into the tables a rights function writes are made
+-- IMMEDIATE for its duration (their pending checks fire now), and those
+-- declared INITIALLY DEFERRED are deferred again when it is done. Foreign
+-- keys only: their checks are PostgreSQL's own code, never a user's.
+CREATE FUNCTION gdpr._immediate_keys(rels regclass[]) RETURNS text[]
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  names text[];
+  initially_deferred text[];
+BEGIN
+  SELECT array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)),
+         array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)) FILTER (WHERE c.condeferred)
+    INTO names, initially_deferred
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE c.contype = 'f' AND c.condeferrable
+     AND (coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
+          OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels));
+  IF names IS NOT NULL THEN
+    EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' IMMEDIATE';
+  END IF;
+  RETURN coalesce(initially_deferred, '{}');
+END
+$fn$;
+
+CREATE FUNCTION gdpr._defer_keys_again(names text[]) RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF cardinality(names) > 0 THEN
+    EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' DEFERRED';
+  END IF;
+END
+$fn$;
+
+-- Every foreign key, as the map sees it: a key declared on a partition
+-- only (not on its partitioned table) counts as the partitioned table's,
+-- for all of its rows, so that partitions created later without the key
+-- are covered too; keys partitions inherit from their parent stay
+-- (conparentid <> 0) and every caller skips them.
+CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF pg_catalog.pg_constraint
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  c pg_constraint;
+  top regclass;
+  seen text[] := '{}';
+  signature text;
+BEGIN
+  FOR c IN SELECT * FROM pg_constraint x WHERE x.contype = 'f' ORDER BY x.oid LOOP
+    IF c.conparentid = 0 AND (SELECT r.relispartition FROM pg_class r WHERE r.oid = c.conrelid) THEN
+      top := pg_partition_root(c.conrelid);
+      c.conkey := ARRAY(SELECT ta.attnum FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                          JOIN pg_attribute pa ON pa.attrelid = c.conrelid AND pa.attnum = u.n
+                          JOIN pg_attribute ta ON ta.attrelid = top AND ta.attname = pa.attname ORDER BY u.i);
+      c.confdelsetcols := ARRAY(SELECT ta.attnum FROM unnest(c.confdelsetcols) WITH ORDINALITY u(n, i)
+                                  JOIN pg_attribute pa ON pa.attrelid = c.conrelid AND pa.attnum = u.n
+                                  JOIN pg_attribute ta ON ta.attrelid = top AND ta.attname = pa.attname ORDER BY u.i);
+      c.conrelid := top;
+      signature := format('%s %s %s %s %s', c.conrelid, c.conkey, c.confrelid, c.confkey, c.confdeltype);
+      CONTINUE WHEN signature = ANY (seen)
+                 OR EXISTS (SELECT 1 FROM pg_constraint d
+                             WHERE d.contype = 'f' AND d.conrelid = top AND d.conkey = c.conkey AND d.confrelid = c.confrelid);
+      seen := seen || signature;
+    END IF;
+    RETURN NEXT c;
+  END LOOP;
+END
+$fn$;
+
 -- Tables holding a kind's rows: the root (depth 0), and level by level the
 -- tables whose foreign keys reference the previous level's owning tables,
 -- plus the linked tables at level 1. A table reached only by foreign keys
@@ -496,7 +571,7 @@ BEGIN
     level := level + 1;
     FOR found IN
       SELECT DISTINCT c.conrelid AS child
-        FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+        FROM gdpr._foreign_keys() c JOIN pg_class r ON r.oid = c.conrelid
        WHERE c.contype = 'f' AND c.conparentid = 0 AND NOT r.relispartition
          AND c.confrelid = ANY (frontier) AND c.conrelid <> ALL (owners) AND c.confdeltype NOT IN ('n', 'd')
       UNION
@@ -517,7 +592,7 @@ BEGIN
   -- the detach-only tables: a key into an owning table, all of them SET NULL / SET DEFAULT
   FOR found IN
     SELECT c.conrelid AS child, min(depths[array_position(owners, c.confrelid)]) + 1 AS d
-      FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+      FROM gdpr._foreign_keys() c JOIN pg_class r ON r.oid = c.conrelid
      WHERE c.contype = 'f' AND c.conparentid = 0 AND NOT r.relispartition
        AND c.confrelid = ANY (owners) AND c.conrelid <> ALL (owners)
      GROUP BY c.conrelid ORDER BY 1

@@ -51,7 +51,7 @@ CREATE FUNCTION gdpr._map_edges(kind text) RETURNS SETOF gdpr.map_edge
   UNION ALL
   SELECT (gdpr._fk_edge(t.rel, t.depth, p.rel, f)).*
     FROM t
-    JOIN pg_constraint f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
+    JOIN gdpr._foreign_keys() f ON f.conrelid = t.rel AND f.contype = 'f' AND f.conparentid = 0
     JOIN t p ON p.rel = f.confrelid AND p.depth < t.depth AND p.owning
 $fn$;
 
@@ -68,7 +68,7 @@ DECLARE
 BEGIN
   WHILE cardinality(pending) > 0 LOOP
     SELECT c.rel INTO next_rel FROM unnest(pending) WITH ORDINALITY c(rel, i)
-     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint fk
+     WHERE NOT EXISTS (SELECT 1 FROM gdpr._foreign_keys() fk
                         WHERE fk.contype = 'f' AND fk.conrelid = c.rel AND fk.confrelid <> c.rel AND fk.conparentid = 0
                           AND fk.confrelid = ANY (pending))
      ORDER BY c.i LIMIT 1;
@@ -98,7 +98,7 @@ CREATE FUNCTION gdpr._edges(kind text) RETURNS gdpr.map_edge[]
     UNION ALL
     SELECT gdpr._fk_edge(c.rel, c.depth, p.rel, f)
       FROM tabs c
-      JOIN pg_constraint f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
+      JOIN gdpr._foreign_keys() f ON f.conrelid = c.rel AND f.contype = 'f' AND f.conparentid = 0
       JOIN tabs p ON p.rel = f.confrelid AND p.i < c.i AND p.owning AND p.rel <> c.rel
      WHERE NOT EXISTS (SELECT 1 FROM walk w WHERE (w.m).rel = c.rel AND (w.m).constraint_name = f.conname))
 $fn$;
@@ -170,10 +170,21 @@ CREATE FUNCTION gdpr._edge_is_direct(k gdpr.subject_kind, e gdpr.map_edge) RETUR
       OR (e.parent = k.root_table AND e.parent_cols = ARRAY[k.id_column])
 $fn$;
 
+-- The element type of an array column (NULL for any other column): a
+-- linked array names every subject it holds.
+CREATE FUNCTION gdpr._element_type(rel regclass, col name) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format_type(t.typelem, NULL)
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+   WHERE a.attrelid = rel AND a.attname = col AND t.typcategory = 'A' AND t.typelem <> 0
+$fn$;
+
 -- The predicate selecting one edge's rows of the subject whose id is $1.
 CREATE FUNCTION gdpr._edge_predicate(k gdpr.subject_kind, e gdpr.map_edge, alias text)
   RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT CASE WHEN gdpr._edge_is_direct(k, e)
+  SELECT CASE WHEN e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL
+              THEN format('$1::%s = ANY (%I.%I)', gdpr._element_type(e.rel, e.cols[1]), alias, e.cols[1])
+              WHEN gdpr._edge_is_direct(k, e)
               THEN format('%I.%I = $1::%s', alias, e.cols[1], (gdpr._column_types(e.rel, e.cols))[1])
               ELSE gdpr._in_keyset(alias, e.rel, e.cols, gdpr._keyset(e.parent, e.parent_cols)) END
 $fn$;
@@ -202,7 +213,11 @@ $fn$;
 -- counts as someone else's only if it is attached to anyone at all: rows
 -- referring to orphans (a row whose own keys are all NULL) are found per
 -- erase (gdpr._collect_keys, mode 'orphans') and do not count.
-CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[])
+-- With detached, ties by ON DELETE SET NULL / SET DEFAULT keys count too:
+-- they do not make a row someone's, but whose values a detached row holds
+-- is only clear when it is tied to nobody else at all.
+CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[],
+                                    detached boolean DEFAULT false)
   RETURNS TABLE (part text, ref_kind text, ref_col name, via gdpr.map_edge)
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT format('((%s) IS NOT NULL AND NOT %s%s)', gdpr._qualified('t0', e.cols), gdpr._edge_predicate(k, e, 't0'),
@@ -215,8 +230,14 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
    WHERE e.rel = _sharing_parts.rel AND e.edge IN ('fk', 'link')
      -- a row tied to a parent by ON DELETE SET NULL is not that parent's:
      -- the parent's erasure detaches it
-     AND coalesce(e.on_delete NOT IN ('n', 'd'), true)
+     AND (detached OR coalesce(e.on_delete NOT IN ('n', 'd'), true))
      AND (SELECT count(*) FROM unnest(edges) x WHERE x.rel = _sharing_parts.rel AND x.edge <> 'root') > 1
+  UNION ALL
+  -- a linked array that names someone else too (a photo of several people)
+  SELECT format('pg_catalog.cardinality(pg_catalog.array_remove(t0.%I, $1::%s)) > 0', e.cols[1],
+                gdpr._element_type(e.rel, e.cols[1])), NULL, NULL, NULL
+    FROM unnest(edges) e
+   WHERE e.rel = _sharing_parts.rel AND e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL
   UNION ALL
   SELECT 'true', o.kind, o.id_column, NULL FROM gdpr.subject_kind o WHERE o.root_table = rel AND o.kind <> k.kind
   UNION ALL
@@ -228,10 +249,11 @@ CREATE FUNCTION gdpr._sharing_parts(k gdpr.subject_kind, rel regclass, edges gdp
                          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
                  ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
-            FROM pg_constraint c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
+            FROM gdpr._foreign_keys() c JOIN gdpr.subject_kind o ON o.root_table = c.confrelid AND o.kind <> k.kind
            -- a SET NULL key to another kind's subject does not make the row
            -- that subject's: its erasure detaches it
-           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0 AND c.confdeltype NOT IN ('n', 'd')) f
+           WHERE c.contype = 'f' AND c.conrelid = rel AND c.conparentid = 0
+             AND (detached OR c.confdeltype NOT IN ('n', 'd'))) f
   UNION ALL
   SELECT format('t0.%I IS NOT NULL', l.link_column), l.kind, l.link_column, NULL
     FROM gdpr.subject_link l WHERE l.link_table = rel AND l.kind <> k.kind
@@ -253,14 +275,15 @@ $fn$;
 
 -- True for rows of rel that also belong to a living someone else; NULL when
 -- no row of rel can be shared.
-CREATE FUNCTION gdpr._sharing(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[]) RETURNS text
+CREATE FUNCTION gdpr._sharing(k gdpr.subject_kind, rel regclass, edges gdpr.map_edge[],
+                              detached boolean DEFAULT false) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT '(' || string_agg(CASE WHEN p.ref_col IS NULL THEN p.part
                                 ELSE format('(%s AND %s)', p.part,
                                             gdpr._in_keyset('t0', rel, ARRAY[p.ref_col],
                                                             gdpr._erased_set(rel, p.ref_kind, p.ref_col), true)) END,
                            ' OR ') || ')'
-    FROM gdpr._sharing_parts(k, rel, edges) p
+    FROM gdpr._sharing_parts(k, rel, edges, detached) p
 $fn$;
 
 -- How erasure anonymizes each tagged column of a row that must stay: the
@@ -396,7 +419,7 @@ BEGIN
   FOR f IN SELECT c.conrelid::regclass AS child, c.conname,
                   NOT EXISTS (SELECT 1 FROM unnest(c.conkey) u(n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                                WHERE a.attnotnull) AS nullable
-             FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
+             FROM gdpr._foreign_keys() c WHERE c.contype = 'f' AND c.confrelid = rel AND c.conparentid = 0 LOOP
     IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges, seen || rel::oid) THEN
       RETURN true;
     END IF;
@@ -430,6 +453,51 @@ CREATE FUNCTION gdpr._primary_key(rel regclass) RETURNS name[]
   SELECT ARRAY(SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(n, o)
                  JOIN pg_attribute a ON a.attrelid = rel AND a.attnum = u.n
                 WHERE i.indrelid = rel AND i.indisprimary ORDER BY u.o)
+$fn$;
+
+-- Rows on the parent side: a table outside the map that owning tables of
+-- the map refer to by a foreign key (the subject's address row). Its rows
+-- referred to by the subject's rows are the subject's too, and erase
+-- deletes each one that no other row refers to any more; a row others
+-- still refer to (a family's address) is shared and stays. Only a table
+-- whose owner tagged personal or sensitive columns in it and has the
+-- rights of the referring table's owner qualifies: a lookup table (a
+-- country, a product) never does, and nobody can make erase delete
+-- another owner's rows by referring to them. Another kind's root is that
+-- kind's subject, never this one's; and a table whose rows hang off any
+-- subject through a chain of foreign keys (even ON DELETE SET NULL ones)
+-- or a link belongs to whoever its rows hang off, so it never is a parent
+-- side either.
+CREATE FUNCTION gdpr._hangs_off_subject(rel regclass) RETURNS boolean
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH RECURSIVE up(rel) AS (
+    SELECT rel::oid
+    UNION
+    SELECT f.confrelid FROM up JOIN gdpr._foreign_keys() f ON f.conrelid = up.rel AND f.conparentid = 0)
+  SELECT EXISTS (SELECT 1 FROM up WHERE up.rel IN (SELECT k.root_table FROM gdpr.subject_kind k)
+                                     OR up.rel IN (SELECT l.link_table FROM gdpr.subject_link l))
+$fn$;
+
+CREATE FUNCTION gdpr._parent_tables(kind text)
+  RETURNS TABLE (rel regclass, child regclass, constraint_name name, cols name[], parent_cols name[])
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  WITH m AS (SELECT * FROM gdpr._map_tables(kind))
+  SELECT f.confrelid::regclass, f.conrelid::regclass, f.conname,
+         ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
+         ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i)
+    FROM gdpr._foreign_keys() f
+    JOIN m ON m.rel = f.conrelid AND m.owning
+    JOIN pg_class pc ON pc.oid = f.confrelid
+    JOIN pg_class cc ON cc.oid = f.conrelid
+   WHERE f.conparentid = 0
+     AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
+     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
+     AND EXISTS (SELECT 1 FROM gdpr._column_labels(f.confrelid) l WHERE l.category IN ('personal', 'sensitive'))
+     AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')
+     AND NOT gdpr._hangs_off_subject(f.confrelid)
+   ORDER BY 1, 2, 3
 $fn$;
 
 -- Compiles a kind's plan: the statement that locks the subject's root row,
@@ -468,6 +536,11 @@ DECLARE
   ks text;
   sharing text;
   sharings jsonb := '{}';  -- table -> its sharing predicate (null: none)
+  sharings_any jsonb := '{}';  -- the same, ties by SET NULL keys included
+  sharing_any text;
+  strict_pred text;
+  own_values text;
+  part record;
   ordered regclass[];
   result gdpr.map_cache;
 BEGIN
@@ -483,11 +556,18 @@ BEGIN
   FOR t IN SELECT m.rel FROM gdpr._map_tables(kind) m LOOP
     FOR f IN SELECT ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
-               FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0 LOOP
+               FROM gdpr._foreign_keys() c WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0 LOOP
       needed := jsonb_set(needed, ARRAY[t.rel::oid::text],
                           coalesce(needed -> t.rel::oid::text, '{}')
                           || jsonb_build_object(gdpr._keyset(t.rel, f.parent_cols), to_jsonb(f.parent_cols)));
     END LOOP;
+  END LOOP;
+
+  -- the subject's rows' references to parent-side rows
+  FOR f IN SELECT * FROM gdpr._parent_tables(kind) LOOP
+    needed := jsonb_set(needed, ARRAY[f.child::oid::text],
+                        coalesce(needed -> f.child::oid::text, '{}')
+                        || jsonb_build_object(gdpr._keyset(f.child, f.cols), to_jsonb(f.cols)));
   END LOOP;
 
   ordered := gdpr._plan_order(kind);
@@ -502,7 +582,7 @@ BEGIN
                'name', gdpr._erased_set(t.rel, p.ref_kind, p.ref_col), 'ref_kind', p.ref_kind, 'sql', format(
                'SELECT pg_catalog.to_jsonb(COALESCE(pg_catalog.array_agg(DISTINCT t0.%1$I::pg_catalog.text) FILTER (WHERE t0.%1$I IS NOT NULL), ''{}'')) FROM %2$s t0 WHERE %3$s',
                p.ref_col, t.rel, pred)))
-        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE p.ref_col IS NOT NULL), '[]');
+        FROM gdpr._sharing_parts(k, t.rel, edges, true) p WHERE p.ref_col IS NOT NULL), '[]');
     -- which rows the subject's rows refer to through an edge belong to no
     -- living subject: the owner of this table lists them, the parent's
     -- owner reports each one's ties (ids of subjects it names directly,
@@ -526,11 +606,12 @@ BEGIN
                             WHERE x.rel = (p.via).parent AND x.edge <> 'root' AND NOT gdpr._edge_is_direct(k, x)), 'false'),
                  (p.via).parent,
                  gdpr._in_keyset('t0', (p.via).parent, (p.via).parent_cols, 'candidates'))))
-        FROM gdpr._sharing_parts(k, t.rel, edges) p WHERE (p.via).rel IS NOT NULL), '[]');
+        FROM gdpr._sharing_parts(k, t.rel, edges, true) p WHERE (p.via).rel IS NOT NULL), '[]');
     -- rows shared with someone else are not the subject's alone: what hangs
     -- off them is not followed
     sharing := gdpr._sharing(k, t.rel, edges);
     sharings := sharings || jsonb_build_object(t.rel::text, sharing);
+    sharings_any := sharings_any || jsonb_build_object(t.rel::text, gdpr._sharing(k, t.rel, edges, true));
     CONTINUE WHEN needed -> t.rel::oid::text IS NULL;
     collect := collect || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'mode', 'keys', 'sql', format(
       'SELECT pg_catalog.jsonb_build_object(%s) FROM %s t0 WHERE %s',
@@ -547,19 +628,48 @@ BEGIN
     pred := preds ->> t.rel::text;
     pk := gdpr._primary_key(t.rel);
     sharing := sharings ->> t.rel::text;
+    sharing_any := sharings_any ->> t.rel::text;
+    strict_pred := gdpr._owned_predicate(k, t.rel, 't0', edges, true);
+    -- Whose are a row's plaintext personal values: the subject's in a row
+    -- that is its alone, and in a row detached from it (ON DELETE SET NULL)
+    -- that is tied to nobody else; in a row shared with anyone they cannot
+    -- be told apart, so they are nobody's to export or erase. Encrypted
+    -- values say whose they are: their key.
+    own_values := format('(NOT %s AND (%s OR NOT %s))', coalesce(sharing, 'false'), strict_pred,
+                         coalesce(sharing_any, 'false'));
 
     -- export: every column; encrypted ones are decrypted afterwards by
-    -- pg_gdpr, never inside the owner's statement. Of rows the subject is
-    -- only linked to (detach-only tables), not the personal columns, which
-    -- are about someone else.
-    SELECT string_agg(format('t0.%I', l.column_name), ', ' ORDER BY l.attnum),
-           coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
-      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l
-     WHERE t.owning OR l.category IS NULL OR l.category NOT IN ('personal', 'sensitive');
-    exports := jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
-      'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
-      select_list, t.rel, pred,
-      CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)) || exports;
+    -- pg_gdpr, never inside the owner's statement, and only when the
+    -- subject's own key sealed them; plaintext personal values only where
+    -- they are the subject's (above). A table with inheritance children is
+    -- read ONLY, and each child on its own with its own columns too (the
+    -- inherited ones labelled as in the parent).
+    FOR part IN
+      WITH RECURSIVE tree AS (
+        SELECT t.rel::oid AS rel, 0 AS lvl
+        UNION ALL
+        SELECT i.inhrelid, tree.lvl + 1 FROM tree JOIN pg_inherits i ON i.inhparent = tree.rel
+          JOIN pg_class c ON c.oid = i.inhrelid WHERE NOT c.relispartition)
+      SELECT tree.rel::regclass AS rel, tree.lvl,
+             EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = tree.rel AND NOT c.relispartition) AS has_children
+        FROM tree ORDER BY tree.lvl DESC, tree.rel::regclass::text DESC
+    LOOP
+      SELECT string_agg(CASE WHEN l.category IN ('personal', 'sensitive') AND NOT l.encrypted
+                             THEN format('CASE WHEN %s THEN t0.%I END AS %I', own_values, l.column_name, l.column_name)
+                             ELSE format('t0.%I', l.column_name) END, ', ' ORDER BY l.attnum),
+             coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
+        INTO select_list, encrypted
+        FROM (SELECT cl.column_name, cl.attnum, coalesce(pl.category, cl.category) AS category,
+                     CASE WHEN pl.category IS NOT NULL THEN pl.encrypted ELSE cl.encrypted END AS encrypted,
+                     CASE WHEN pl.category IS NOT NULL THEN pl.context ELSE cl.context END AS context
+                FROM gdpr._column_labels(part.rel) cl
+                LEFT JOIN gdpr._column_labels(t.rel) pl ON pl.column_name = cl.column_name) l;
+      exports := jsonb_build_object('table', part.rel::text, 'rel', part.rel::oid, 'encrypted', encrypted, 'sql', format(
+        'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s%s t0 WHERE %s%s) x',
+        select_list, CASE WHEN part.has_children THEN 'ONLY ' ELSE '' END, part.rel, pred,
+        CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END)) || exports;
+    END LOOP;
 
     -- erase, step 1: rows under a legal hold stay. The owner's statement
     -- lists them with their encrypted values; pg_gdpr records them and
@@ -595,7 +705,31 @@ BEGIN
              FROM unnest(pk) c)) END);
     END IF;
 
-    -- step 2: detach rows that outlive this subject: the schema says so
+    -- step 2: rows the schema detaches from the subject (ON DELETE SET
+    -- NULL / SET DEFAULT) and that are tied to nobody else hold the
+    -- subject's values (a review's author name): anonymized first, while
+    -- their key still says whose they are
+    IF EXISTS (SELECT 1 FROM unnest(edges) m WHERE m.rel = t.rel AND m.on_delete IN ('n', 'd')) THEN
+      anon := gdpr._anonymize_set(t.rel);
+      refusals := refusals || ARRAY(SELECT format('%s: %s', t.rel, a.problem) FROM gdpr._anonymization(t.rel) a
+                                     WHERE a.problem IS NOT NULL ORDER BY a.attnum);
+      IF anon IS NOT NULL THEN
+        steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'anonymized', 'mode', 'exec', 'sql',
+          format('UPDATE %s t0 SET %s WHERE %s AND NOT %s AND NOT %s AND NOT %s AND %s', t.rel, anon, pred, strict_pred, held,
+                 coalesce(sharing_any, 'false'), gdpr._anonymize_pending(t.rel)));
+      END IF;
+    END IF;
+
+    -- a linked array loses the subject's id in every row that stays
+    FOR e IN SELECT m.* FROM unnest(edges) m
+              WHERE m.rel = t.rel AND m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL LOOP
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'detached', 'mode', 'exec', 'sql', format(
+        'UPDATE %s t0 SET %I = pg_catalog.array_remove(t0.%I, $1::%s) WHERE %s AND NOT %s AND %s',
+        t.rel, e.cols[1], e.cols[1], gdpr._element_type(e.rel, e.cols[1]), gdpr._edge_predicate(k, e, 't0'), held,
+        coalesce(sharing, 'false')));
+    END LOOP;
+
+    -- then detach rows that outlive this subject: the schema says so
     -- (ON DELETE SET NULL / SET DEFAULT, on the columns it names), or the
     -- row also belongs to someone else and this reference may be NULL
     FOR e IN SELECT m.* FROM unnest(edges) m
@@ -629,7 +763,7 @@ BEGIN
                                                    ELSE c.conkey END) u(n)
                            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n
                           WHERE a.attnotnull) AS nullable
-        FROM pg_constraint c
+        FROM gdpr._foreign_keys() c
        WHERE c.contype = 'f' AND c.confrelid = t.rel AND c.conparentid = 0
          AND t.owning  -- rows of a detach-only table stay: nothing refers to a deleted row
        ORDER BY c.conrelid::regclass::text, c.conname
@@ -692,6 +826,47 @@ BEGIN
       coalesce(sharing, 'false'), pred));
   END LOOP;
 
+  -- Parent-side rows, last: once the subject's rows are gone, each one no
+  -- other row refers to is deleted. Which rows still are referred to is
+  -- asked of every referring table's owner, by the referenced columns.
+  FOR t IN SELECT p.rel,
+                  '(' || string_agg(gdpr._in_keyset('t0', p.rel, p.parent_cols, gdpr._keyset(p.child, p.cols)), ' OR ') || ')' AS pred
+             FROM gdpr._parent_tables(kind) p GROUP BY p.rel ORDER BY p.rel::text LOOP
+    SELECT string_agg(format('t0.%I', l.column_name), ', ' ORDER BY l.attnum),
+           coalesce(jsonb_object_agg(l.column_name, l.context) FILTER (WHERE l.encrypted), '{}')
+      INTO select_list, encrypted FROM gdpr._column_labels(t.rel) l;
+    pk := gdpr._primary_key(t.rel);
+    exports := exports || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'encrypted', encrypted, 'sql', format(
+      'SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), ''[]''::pg_catalog.jsonb) FROM (SELECT %s FROM %s t0 WHERE %s%s) x',
+      select_list, t.rel, t.pred,
+      CASE WHEN cardinality(pk) > 0 THEN ' ORDER BY ' || gdpr._qualified('t0', pk) ELSE '' END));
+    unreferenced := '';
+    FOR f IN
+      SELECT c.conrelid::regclass AS child,
+             ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i) AS cols,
+             ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                     JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i) AS parent_cols
+        FROM gdpr._foreign_keys() c
+       WHERE c.confrelid = t.rel AND c.conparentid = 0
+       ORDER BY c.conrelid::regclass::text, c.conname
+    LOOP
+      ks := 'parent rows ' || gdpr._keyset(t.rel, f.parent_cols);
+      ref_count := ref_count + 1;
+      ref_name := 'still_referenced_' || ref_count;
+      steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'parent_rows', 'mode', 'collect',
+        'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s t0 WHERE %s',
+                      ks, gdpr._keyset_tuples('t0', f.parent_cols), t.rel, t.pred));
+      steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
+        'mode', 'collect', 'sql', format(
+        'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
+        ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+      unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
+    END LOOP;
+    steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',
+      format('DELETE FROM %s t0 WHERE %s%s', t.rel, t.pred, unreferenced));
+  END LOOP;
+
   -- Rules that rewrite DELETE or UPDATE on a table erase writes to would
   -- make it do something else than the plan says.
   FOR rule IN
@@ -714,7 +889,7 @@ BEGIN
   result.export_steps := exports;
   result.erase_steps := steps;
   result.check_steps := checks;
-  result.refusals := refusals;
+  result.refusals := ARRAY(SELECT DISTINCT r FROM unnest(refusals) r ORDER BY r);
   result.predicates := preds;
   result.tables := ARRAY(SELECT m.rel FROM gdpr._map_tables(kind) m ORDER BY m.depth, m.rel::text);
   result.categories := (SELECT coalesce(jsonb_object_agg(m.rel::text, to_jsonb(ARRAY(

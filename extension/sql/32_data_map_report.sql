@@ -33,7 +33,7 @@ BEGIN
                h.keep, h.from_column, h.reason, h.from_column)
       WHEN t.depth = 0 THEN 'deleted (anonymized while other rows still reference it)'
       WHEN EXISTS (SELECT 1 FROM unnest(edges) e WHERE e.rel = t.rel AND e.on_delete IN ('n', 'd')) THEN
-        'detached (its foreign key is ON DELETE SET NULL), the row stays'
+        'detached (its foreign key is ON DELETE SET NULL), the row stays; its personal values are anonymized unless the row is tied to someone else too'
       WHEN gdpr._sharing(gdpr._require_kind(kind), t.rel, edges) IS NOT NULL THEN
         'deleted; kept while it also belongs to another subject (of this or another kind), with this subject''s reference set to NULL where it may be'
       ELSE 'deleted' END;
@@ -78,7 +78,7 @@ BEGIN
     -- personal data in shared rows can only be erased per subject if encrypted
     IF (SELECT count(*) FROM unnest(edges) e WHERE e.rel = t.rel AND e.edge = 'fk') > 1 THEN
       w := w || ARRAY(
-        SELECT format('column %s is personal but not encrypted in a table shared by subjects: it stays when one of them is erased',
+        SELECT format('column %s is personal but not encrypted in a table shared by subjects: in a shared row it stays when one of them is erased, and no export shows it; encrypt it under its writer''s key',
                       l.column_name)
           FROM gdpr._column_labels(t.rel) l
          WHERE l.category IN ('personal', 'sensitive') AND NOT l.encrypted ORDER BY l.attnum);
@@ -98,7 +98,7 @@ BEGIN
           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'gdpr')
                                                      AND n.nspname !~ '^pg_(toast|temp)'
          WHERE k.kind = gdpr_data_map.kind
-           AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = a.attrelid AND f.contype = 'f'
+           AND NOT EXISTS (SELECT 1 FROM gdpr._foreign_keys() f WHERE f.conrelid = a.attrelid AND f.contype = 'f'
                               AND a.attnum = ANY (f.conkey))
            AND NOT EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table = a.attrelid AND l.link_column = a.attname)
          ORDER BY 1);
@@ -117,10 +117,63 @@ BEGIN
     warnings := w;
     RETURN NEXT;
   END LOOP;
+  -- the parent side: rows the subject's rows refer to (depth -1)
+  FOR t IN SELECT p.rel, array_agg(format('referred to by %s (%s) of %s', p.constraint_name,
+                                          array_to_string(p.cols, ', '), p.child)
+                                   ORDER BY p.child::text, p.constraint_name) AS refs
+             FROM gdpr._parent_tables(kind) p GROUP BY p.rel ORDER BY p.rel::text LOOP
+    table_name := t.rel::text;
+    depth := -1;
+    reached_by := t.refs;
+    SELECT coalesce(jsonb_object_agg(c.category, c.cols), '{}') INTO columns
+      FROM (SELECT l.category, jsonb_agg(l.column_name || CASE WHEN l.encrypted THEN ' (encrypted)' ELSE '' END
+                                         ORDER BY l.attnum) AS cols
+              FROM gdpr._column_labels(t.rel) l WHERE l.category IS NOT NULL GROUP BY l.category) c;
+    on_erase := 'the rows the subject''s rows refer to: deleted once no other row refers to them; kept while others do (shared, like a family''s address)';
+    warnings := ARRAY(SELECT format('rule %s rewrites %s: erasure refuses this table', r.rulename,
+                                    CASE r.ev_type WHEN '3' THEN 'UPDATE' ELSE 'DELETE' END)
+                        FROM pg_rewrite r WHERE r.ev_class = t.rel AND r.ev_type IN ('3', '4') ORDER BY r.rulename);
+    RETURN NEXT;
+  END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_data_map(text) IS
   'The tables holding a kind''s data, how each is reached, its columns by category, what erasure does, and warnings';
+
+-- The compiled plan itself, step by step: the statements erase and export
+-- run, in their order, each by its table's owner ($1 is the subject id, $2
+-- the key sets collected before). gdpr_data_map describes; this is what
+-- runs, so an auditor can read one against the other.
+CREATE FUNCTION @extschema@.gdpr_erase_plan(kind text)
+  RETURNS TABLE (step integer, phase text, table_name text, action text, statement text)
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  plan gdpr.map_cache := gdpr._compiled(kind);
+BEGIN
+  RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY x.o, x.i))::integer, x.phase, x.t, x.a, x.sql
+      FROM (SELECT 1 AS o, r.i, 'refused' AS phase, NULL::text AS t, NULL::text AS a, r.v AS sql
+              FROM unnest(plan.refusals) WITH ORDINALITY r(v, i)
+            UNION ALL
+            SELECT 2, 1, 'lock', (SELECT k.root_table::text FROM gdpr.subject_kind k WHERE k.kind = gdpr_erase_plan.kind),
+                   'locked', plan.lock_sql
+            UNION ALL
+            SELECT 3, c.i, 'collect', c.v ->> 'table', c.v ->> 'mode', c.v ->> 'sql'
+              FROM jsonb_array_elements(plan.collect_steps) WITH ORDINALITY c(v, i)
+            UNION ALL
+            SELECT 4, e.i, 'erase', e.v ->> 'table', e.v ->> 'action',
+                   concat_ws(E';\n', e.v ->> 'sql', e.v ->> 'apply_sql')
+              FROM jsonb_array_elements(plan.erase_steps) WITH ORDINALITY e(v, i)
+            UNION ALL
+            SELECT 5, c.i, 'check', c.v ->> 'table', 'checked', c.v ->> 'sql'
+              FROM jsonb_array_elements(plan.check_steps) WITH ORDINALITY c(v, i)
+            UNION ALL
+            SELECT 6, x.i, 'export', x.v ->> 'table', 'exported', x.v ->> 'sql'
+              FROM jsonb_array_elements(plan.export_steps) WITH ORDINALITY x(v, i)) x;
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.gdpr_erase_plan(text) IS
+  'The compiled statements gdpr_erase and gdpr_export run for a kind, in order, with the table and action of each';
 
 -- Any DDL may change the map: drop the compiled statements, follow column
 -- renames in the registrations.

@@ -100,6 +100,7 @@ DECLARE
   shredded integer;
   held_until timestamptz;
   report jsonb;
+  deferred_keys text[];
 BEGIN
   PERFORM gdpr._require(reason, 'reason');
   IF btrim(reason) = '' THEN
@@ -124,6 +125,8 @@ BEGIN
   own_keys := ARRAY(SELECT sk.key_id FROM gdpr.subject_key sk
                      WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id
                        AND sk.key_class = 'main' AND sk.wrapped_key IS NOT NULL);
+  deferred_keys := gdpr._immediate_keys(ARRAY(SELECT DISTINCT (s->>'rel')::oid::regclass
+                                                 FROM jsonb_array_elements(plan.erase_steps) s));
   FOR step IN SELECT s FROM jsonb_array_elements(plan.erase_steps) s LOOP
     rel := (step->>'rel')::oid;
     CASE step->>'mode'
@@ -166,6 +169,7 @@ BEGIN
   IF NOT root_found AND touched = 0
      AND NOT EXISTS (SELECT 1 FROM gdpr.subject_key sk WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id)
      AND NOT EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
+    PERFORM gdpr._defer_keys_again(deferred_keys);
     report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason,
                                  'found', false, 'tables', tables, 'keys_shredded', 0);
     PERFORM gdpr._audit('erase', kind, hash, request_id, report);
@@ -185,6 +189,7 @@ BEGIN
             DETAIL = 'Left after the erase: ' || array_to_string(left_behind, ', ') || '. Nothing was changed.',
             HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
   END IF;
+  PERFORM gdpr._defer_keys_again(deferred_keys);
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
    WHERE h.subject_hash = hash AND h.released_at IS NULL;
   -- the hold key goes when the last held row is released (gdpr_release_holds)
@@ -244,6 +249,7 @@ DECLARE
   keys_shredded integer := 0;
   n bigint;
   report jsonb;
+  deferred_keys text[];
 BEGIN
   PERFORM gdpr._require(max_rows, 'batch size');
   IF max_rows <= 0 THEN
@@ -260,6 +266,7 @@ BEGIN
       pk := gdpr._primary_key(r.hold_table);
       match := (SELECT string_agg(format('t0.%I = ($2 ->> %L)::%s', c, c, (gdpr._column_types(r.hold_table, ARRAY[c]))[1]), ' AND ')
                   FROM unnest(pk) c);
+      deferred_keys := gdpr._immediate_keys(ARRAY[r.hold_table]);
       BEGIN
         n := gdpr._owner_exec(r.hold_table, format('DELETE FROM %s t0 WHERE %s', r.hold_table, match), NULL, r.row_key);
         deleted := deleted + n;
@@ -270,6 +277,7 @@ BEGIN
           anonymized := anonymized + n;
         END IF;
       END;
+      PERFORM gdpr._defer_keys_again(deferred_keys);
     ELSE
       kept := kept + 1;
     END IF;
@@ -431,6 +439,7 @@ DECLARE
   new_value text := value;
   set_expression text;
   n bigint;
+  deferred_keys text[];
 BEGIN
   subject_id := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
   PERFORM gdpr._require(rel, 'table');
@@ -457,9 +466,11 @@ BEGIN
   ELSE
     set_expression := format('($2 ->> ''value'')::%s', col.type_name);
   END IF;
+  deferred_keys := gdpr._immediate_keys(ARRAY[rel]);
   n := gdpr._owner_exec(rel, format('UPDATE %s t0 SET %I = %s WHERE %s', rel, column_name, set_expression,
                                     plan.predicates ->> rel::text),
                         subject_id, gdpr._collect_keys(plan, subject_id) || jsonb_build_object('value', new_value));
+  PERFORM gdpr._defer_keys_again(deferred_keys);
   PERFORM gdpr._audit('rectify', kind, gdpr.subject_hash(kind, subject_id), NULL,
                       jsonb_build_object('table', rel::text, 'column', column_name, 'rows', n));
   RETURN n;

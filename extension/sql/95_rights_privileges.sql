@@ -31,7 +31,7 @@ BEGIN
     'gdpr_export_rows(text, text)', 'gdpr_rectify(text, text, regclass, name, text)',
     'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
     'gdpr_fulfil_request(bigint)', 'gdpr_requests_overdue()', 'gdpr_load_policy_defaults()',
-    'gdpr_release_holds(integer)']
+    'gdpr_release_holds(integer)', 'gdpr_erase_plan(text)']
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);

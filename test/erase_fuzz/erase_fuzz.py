@@ -9,6 +9,8 @@ first, a linked table without a foreign key, a legal hold with recent, old
 and NULL dates, tagged columns of several types, random rows, and a random
 subject S. Checked:
 
+  (some foreign keys are DEFERRABLE INITIALLY DEFERRED)
+
   rollback      an erase rolled back changes nothing
   others        a row that does not reference S, directly or through other
                 rows, is unchanged
@@ -16,11 +18,19 @@ subject S. Checked:
                 kind), with no ON DELETE SET NULL link on the way, is not
                 deleted
   detached      a row that references S only through ON DELETE SET NULL
-                foreign keys is not deleted
+                foreign keys is not deleted; one whose own SET NULL key
+                points at S's row and that is tied to nobody else at all
+                loses its tagged value (it was S's)
   nothing left  a row that belongs to S alone (not shared, not detached, not
                 held) is gone, or stays with its tagged values anonymized
   linked        no linked row carries S's id afterwards
-  export        every row the erase deleted or changed was in S's export
+  parent side   an address row (tagged, outside the map) that S's rows
+                referred to and that no row refers to afterwards is gone;
+                one that others still refer to, or that S never referred
+                to, is unchanged
+  export        every row the erase deleted or changed was in S's export;
+                a row tied to anyone else shows no plaintext tagged value
+                there, a row of S alone shows its own
 
 A failing seed prints its schema, data and subject as a script that
 reproduces it. Usage: erase_fuzz.py --seeds 1-40 (psql from PATH / PG*
@@ -75,9 +85,15 @@ def generate(seed):
         t.depth = 1 + max(fk[0].depth for fk in t.fks)
         tables.append(t)
     held = rnd.choice(tables[1:]) if rnd.random() < 0.6 else None
+    # the parent side: an address table some tables refer to (its own
+    # random stream, so the rest of a seed's schema stays as it was)
+    arnd = random.Random(seed * 7919 + 1)
+    with_addr = {t.name for t in tables if arnd.random() < 0.5}
     other_kind = rnd.random() < 0.6
     ddl = [f"CREATE SCHEMA {s};"]
-    ddl.append(f"CREATE TABLE {s}.root (id bigint PRIMARY KEY, note text, label varchar(12) NOT NULL);")
+    ddl.append(f"CREATE TABLE {s}.addr (id int PRIMARY KEY, note text);")
+    ddl.append(f"CREATE TABLE {s}.root (id bigint PRIMARY KEY, note text, label varchar(12) NOT NULL"
+               f"{f', addr_id int REFERENCES {s}.addr' if 'root' in with_addr else ''});")
     for t in tables[1:]:
         cols = ["a int, b int" if t.composite else "id int"]
         for p, fcols, action, nullable in t.fks:
@@ -86,9 +102,12 @@ def generate(seed):
         cols.append("note text")
         if t is held:
             cols.append("dated date")
+        if t.name in with_addr:
+            cols.append(f"addr_id int REFERENCES {s}.addr")
         cols.append(f"PRIMARY KEY ({', '.join(t.pk_cols())})")
         for p, fcols, action, nullable in t.fks:
-            cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}")
+            deferred = " DEFERRABLE INITIALLY DEFERRED" if arnd.random() < 0.2 else ""
+            cols.append(f"FOREIGN KEY ({', '.join(fcols)}) REFERENCES {s}.{p.name} ON DELETE {action}{deferred}")
         ddl.append(f"CREATE TABLE {s}.{t.name} ({', '.join(cols)});")
         for p, fcols, action, nullable in t.fks:
             ddl.append(f"CREATE INDEX ON {s}.{t.name} ({', '.join(fcols)});")
@@ -105,14 +124,24 @@ def generate(seed):
     for t in tables[1:]:
         ddl.append(f"SELECT gdpr_tag('{s}.{t.name}', 'note', 'personal');")
     ddl.append(f"SELECT gdpr_tag('{s}.events', 'note', 'usage');")
+    ddl.append(f"SELECT gdpr_tag('{s}.addr', 'note', 'personal');")
     if held:
         ddl.append(f"SELECT gdpr_hold('{s}.{held.name}', '7 years', 'dated', 'fuzz hold');")
 
     data = []
+    for i in range(8):
+        data.append(f"INSERT INTO {s}.addr VALUES ({i}, 'note-addr-{i}');")
+
+    def addr_value(t):
+        if t.name not in with_addr:
+            return []
+        return [str(arnd.randrange(8)) if arnd.random() < 0.7 else "NULL"]
+
     subjects = list(range(1, 7))
     root.rows = [{"id": i} for i in subjects]
     for i in subjects:
-        data.append(f"INSERT INTO {s}.root VALUES ({i}, 'note-root-{i}', 'label-{i}');")
+        vals = [str(i), f"'note-root-{i}'", f"'label-{i}'"] + addr_value(root)
+        data.append(f"INSERT INTO {s}.root VALUES ({', '.join(vals)});")
     for t in tables[1:]:
         for k in range(rnd.randint(2, 7)):
             key = {"a": k, "b": k % 2} if t.composite else {"id": k}
@@ -126,6 +155,7 @@ def generate(seed):
             vals.append(f"'note-{t.name}-{'-'.join(vals[:len(t.pk_cols())])}'")
             if t is held:
                 vals.append(rnd.choice(["current_date", "current_date - 4000", "NULL"]))
+            vals += addr_value(t)
             data.append(f"INSERT INTO {s}.{t.name} VALUES ({', '.join(vals)});")
             t.rows.append(key)
     for k in range(rnd.randint(1, 5)):
@@ -138,7 +168,7 @@ def generate(seed):
 
 
 def snapshot(s, tables, other_kind, db):
-    names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
+    names = [t.name for t in tables] + ["events", "addr"] + (["agents"] if other_kind else [])
     sql = "SELECT json_build_object(" + ", ".join(
         f"'{n}', (SELECT coalesce(json_agg(row_to_json(x)), '[]') FROM {s}.{n} x)" for n in names) + ");"
     rc, out, err = psql(sql, db)
@@ -225,14 +255,41 @@ def check(seed, db, verbose):
         return [f"harness: {e}"], repro
 
     info = oracle(s, tables, held, other_kind, before, subject)
+    by_name = {t.name: t for t in tables}
     other_agents = {a["agent_id"] for a in before.get("agents", [])}
+    # the parent side, from the data alone: who referred to each address
+    # row before, and who still does
+    def referrers(snap):
+        refs = {}
+        for t in tables:
+            for r in snap[t.name]:
+                if r.get("addr_id") is not None:
+                    refs.setdefault(r["addr_id"], []).append((t.name, pk_of(t.name, r)))
+        return refs
+    refs_before, refs_after = referrers(before), referrers(after)
+    exported_addr = {r["id"]: r for r in exported.get(f"{s}.addr", [])}
+    after_addr = {r["id"]: r for r in after["addr"]}
+    for r in before["addr"]:
+        by_s = [(n, k) for n, k in refs_before.get(r["id"], []) if subject in info[(n, k)]]
+        if r["id"] not in after_addr:
+            if not by_s:
+                failures.append(f"others: addr {r['id']} was never referred to by the subject's rows but was deleted")
+            if r["id"] not in exported_addr:
+                failures.append(f"export: addr {r['id']} was deleted but not in the export")
+        elif after_addr[r["id"]] != r:
+            failures.append(f"others: addr {r['id']} was changed")
+        elif by_s and not refs_after.get(r["id"]) and any(
+                info[(n, k)].get(subject) is False and n != "root" or n == "root" and k == (subject,)
+                for n, k in by_s):
+            failures.append(f"parent side: addr {r['id']} was the subject's and nobody refers to it any more, "
+                            f"but it is still there")
+
     names = [t.name for t in tables] + ["events"] + (["agents"] if other_kind else [])
     for name in names:
         b = {pk_of(name, r): r for r in before[name]}
         a = {pk_of(name, r): r for r in after[name]}
-        exp_keys = set()
-        for r in exported.get(f"{s}.{name}", []):
-            exp_keys.add(pk_of(name, r))
+        exp_rows = {pk_of(name, r): r for r in exported.get(f"{s}.{name}", [])}
+        exp_keys = set(exp_rows)
         for key, row in b.items():
             gone = key not in a
             changed = not gone and a[key] != row
@@ -257,8 +314,27 @@ def check(seed, db, verbose):
             # another subject's row only through a path with no SET NULL link:
             # that subject's own erasure would detach, not take, the rest
             others_alive = [r for r, via_null in reach.items() if r != subject and not via_null]
+            # tied to someone else: one of the row's own references points
+            # at a row owned (through keys that take rows along) by another
+            tied_others = sorted({o for p, fcols, action, nullable in (by_name[name].fks if name != "root" else [])
+                                  if all(row[c] is not None for c in fcols)
+                                  for o, v in reach_of(info, p.name, tuple(row[c] for c in fcols)).items()
+                                  if not v and o != subject})
             if name == "root" and other_kind and any(x["root_id"] == subject for x in before["agents"]):
                 others_alive.append("agent")
+            directly_detached = name != "root" and reach[subject] and any(
+                action == "SET NULL" and all(row[c] is not None for c in fcols)
+                and reach_of(info, p.name, tuple(row[c] for c in fcols)).get(subject) is False
+                for p, fcols, action, nullable in by_name[name].fks)
+            if key in exp_rows and name != "root":
+                shown = exp_rows[key].get("note")
+                if (others_alive or tied_others and reach[subject]) and shown is not None:
+                    failures.append(f"export: {name} {key} is tied to {others_alive or tied_others} too, but S's "
+                                    f"export shows its tagged value")
+                if not others_alive and (not reach[subject] or directly_detached and not tied_others) \
+                        and shown != row["note"]:
+                    failures.append(f"export: {name} {key} is S's alone, but its export shows {shown!r} "
+                                    f"for {row['note']!r}")
             if (gone or changed) and key not in exp_keys:
                 failures.append(f"export: {name} {key} was {'deleted' if gone else 'changed'} but not in the export")
             is_held = held is not None and name == held.name and row.get("dated") is not None and \
@@ -271,6 +347,9 @@ def check(seed, db, verbose):
                 if gone:
                     failures.append(f"detached: {name} {key} references the subject only through "
                                     f"SET NULL but was deleted")
+                elif directly_detached and not tied_others and not is_held and a[key].get("note") is not None:
+                    failures.append(f"detached: {name} {key} was detached from the subject and is tied to "
+                                    f"nobody else, but kept its tagged value")
                 continue
             if is_held:
                 continue
@@ -280,6 +359,10 @@ def check(seed, db, verbose):
     if verbose:
         print(f"seed {seed}: {len(tables)} tables, subject {subject}, report {report.strip()}")
     return failures, repro
+
+
+def reach_of(info, tname, key):
+    return info.get((tname, key), {})
 
 
 _cutoff = None
