@@ -135,10 +135,10 @@ step "Data reads as before" \
 chapter "Retention and backups: pg_gdpr_sidecar"
 say "The policy keeps technical data 90 days and backups 90 days at most. Rules live in the database; pg_gdpr_sidecar (from cron or as a daemon) applies them in short batches and takes encrypted backups."
 SIDECAR=$(pg_config --bindir)/pg_gdpr_sidecar
-setup "Old sessions, and the rule: technical data kept 90 days" \
+setup "Old sessions, and the policy's retention rules for the tables this CRM has (sessions: technical data, 90 days)" \
 "INSERT INTO sessions (session_id, user_id, ip_address, started_at)
 SELECT 100 + g, 20, '203.0.113.9', now() - g * interval '30 days' FROM generate_series(1, 6) g;
-SELECT gdpr_set_retention('sessions', '90 days', 'started_at', 'delete');"
+SELECT gdpr_load_retention_defaults();"
 step "What is due" "SELECT table_name, action, keep, counted_from, due_rows FROM gdpr_retention_status();"
 printf '\n%s▸ pg_gdpr_sidecar purge%s\n' "$cyan" "$reset"
 "$SIDECAR" purge -d dbname=crm 2>&1 | sed 's/^/    /'
