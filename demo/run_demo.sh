@@ -42,8 +42,9 @@ step "The application reads it back with the context it was written under" \
 "SELECT contact_id, gdpr_decrypt(email, 'crm.contacts.email') AS email,
        gdpr_decrypt(phone, 'crm.contacts.phone') AS phone
   FROM contacts ORDER BY contact_id;"
-step "Each subject has its own data key, stored only wrapped by the master key" \
-"SELECT subject_kind, subject_id, key_class, kek_version, length(wrapped_key) AS wrapped_bytes
+step "Each subject has its own data key, stored only wrapped by the master key, under a keyed address (no id)" \
+"SELECT key_id, encode(substr(subject_address, 1, 6), 'hex') || '...' AS address, key_class, kek_version,
+       length(wrapped_key) AS wrapped_bytes
   FROM gdpr.subject_key ORDER BY key_id;"
 step "A ciphertext cannot be moved to another column unnoticed" \
 "SELECT gdpr_decrypt(email, 'crm.contacts.phone') FROM contacts WHERE contact_id = 100;"
@@ -127,10 +128,25 @@ KEYS=$CLUSTER_DIR/keys/master_v12.keys
 psql_q -c "ALTER SYSTEM SET pg_gdpr.master_key_file = '$KEYS'" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 step "Re-wrap every data key under the newest master key" "SELECT gdpr_rotate_master_key() AS rewrapped;"
-step "Version 1 wraps nothing any more and can leave the key file" \
+step "Version 1 wraps nothing any more in this database (pg_gdpr_sidecar status checks every database before it leaves the key file)" \
 "SELECT * FROM gdpr_master_key_status();"
 step "Data reads as before" \
 "SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') AS full_name FROM users ORDER BY user_id;"
+
+chapter "Keys kept apart from data"
+say "pg_dump holds ciphertext, the data map and tombstones, never a data key. Keys are backed up on their own (at most 30 days, never a shredded key); a restore is the dump + the newest key backup + the erasures since."
+"$PG_BINDIR/pg_dump" -d crm -f "$CLUSTER_DIR/crm.sql"
+psql_q -d crm -At -c "SELECT encode(gdpr_key_backup(), 'hex')" >"$CLUSTER_DIR/crm.keys.hex"
+say "The dump: $(grep -c '^COPY gdpr.subject_key ' "$CLUSTER_DIR/crm.sql" || true) copies of the key table. The key backup: $(($(wc -c <"$CLUSTER_DIR/crm.keys.hex") / 2)) bytes, sealed."
+psql_q -c "CREATE DATABASE crm_restored" >/dev/null
+psql_q -d crm_restored -f "$CLUSTER_DIR/crm.sql" >/dev/null 2>&1
+restored() { { psql_q -d crm_restored -P footer=off -c "$1" 2>&1 || true; } | sed "s/^/    /"; }
+printf '\n%s▸ %s%s\n' "$cyan" "The restored dump alone cannot decrypt" "$reset"
+restored "SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') FROM users WHERE user_id = 20;"
+printf '\n%s▸ %s%s\n' "$cyan" "With the key backup, everyone comes back but the erased" "$reset"
+echo "SELECT gdpr_restore_key_backup(decode(:'k', 'hex')) AS keys_restored" \
+  | psql_q -d crm_restored -v k="$(cat "$CLUSTER_DIR/crm.keys.hex")" | sed "s/^/    /"
+restored "SELECT user_id, gdpr_decrypt(full_name, 'crm.users.full_name') AS full_name FROM users ORDER BY user_id;"
 
 chapter "Retention and backups: pg_gdpr_sidecar"
 say "The policy keeps technical data 90 days and backups 90 days at most. Rules live in the database; pg_gdpr_sidecar (from cron or as a daemon) applies them in short batches and takes encrypted backups."
@@ -155,10 +171,10 @@ ls -l "$CLUSTER_DIR"/backups/* | sed 's/^/    /'
 printf '\n%s▸ pg_gdpr_sidecar expire-backups: the backup dated 91 days ago goes, from every target%s\n' "$cyan" "$reset"
 "$SIDECAR" expire-backups "${backup[@]}" 2>&1 | sed 's/^/    /'
 setup "Grace Hopper is erased after the backup was taken" "SELECT gdpr_erase('user', '20', 'request 3');"
-printf '\n%s▸ pg_gdpr_sidecar restore %s --into crm_restored%s\n' "$cyan" "$id" "$reset"
-"$SIDECAR" restore "$id" --into crm_restored "${backup[@]}" 2>&1 | sed 's/^/    /'
+printf '\n%s▸ pg_gdpr_sidecar restore %s --into crm_from_backup%s\n' "$cyan" "$id" "$reset"
+"$SIDECAR" restore "$id" --into crm_from_backup "${backup[@]}" 2>&1 | sed 's/^/    /'
 printf '\n%s▸ In the restored database, Grace is not back: her erasure was replayed%s\n' "$cyan" "$reset"
-psql_q -d crm_restored -P footer=off -c "SELECT user_id, job_title FROM users ORDER BY user_id;" | sed 's/^/    /'
+psql_q -d crm_from_backup -P footer=off -c "SELECT user_id, job_title FROM users ORDER BY user_id;" | sed 's/^/    /'
 
 chapter "Done"
 say "The cluster is stopped and removed. Read README.md for every function, and run 'make check' for the test suites."

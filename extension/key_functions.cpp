@@ -14,6 +14,7 @@ extern "C" {
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 }
 
@@ -68,3 +69,30 @@ GDPR_SQL_FUNCTION(gdpr_subject_kind_changed) {
   gdpr::pg::guarded([kind_table] { CacheInvalidateRelcacheByRelid(kind_table); });
   return PointerGetDatum(nullptr);
 }
+
+// gdpr._key_backup_bytes(): the sealed key backup (key_backup_format.h).
+GDPR_SQL_FUNCTION(gdpr_key_backup_bytes) {
+  const std::vector<std::uint8_t> backup = gdpr::KeyStore::instance().write_backup();
+  const std::size_t size = backup.size();
+  if (size + VARHDRSZ > MaxAllocSize) {
+    throw gdpr::GdprError(gdpr::sqlstate::kInvalidParameterValue, "key backup exceeds 1 GB",
+                          "A key backup is one bytea value.", {});
+  }
+  const std::uint8_t* bytes = backup.data();
+  bytea* result = gdpr::pg::guarded([size, bytes]() -> bytea* {
+    bytea* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
+    SET_VARSIZE(out, VARHDRSZ + size);
+    memcpy(VARDATA(out), bytes, size);
+    return out;
+  });
+  PG_RETURN_BYTEA_P(result);
+}
+
+// gdpr._restore_key_backup_bytes(backup): the number of keys restored.
+GDPR_SQL_FUNCTION(gdpr_restore_key_backup_bytes) {
+  gdpr::pg::require_arg(fcinfo, 0, "key backup");
+  bytea* backup = PG_GETARG_BYTEA_PP(0);
+  PG_RETURN_INT64(gdpr::KeyStore::instance().restore_backup(
+      reinterpret_cast<const std::uint8_t*>(VARDATA_ANY(backup)), VARSIZE_ANY_EXHDR(backup)));
+}
+

@@ -13,11 +13,14 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/inval.h"
+#include "utils/snapmgr.h"
 
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
 }
+
+#include "pg_boundary.h"
 
 namespace {
 
@@ -32,6 +35,17 @@ void on_transaction_event(XactEvent event, void*) {
                  errmsg("cannot PREPARE a transaction that shredded or re-wrapped pg_gdpr "
                         "data keys"),
                  errhint("Shred keys and rotate the master key in ordinary transactions.")));
+      }
+      break;
+    case XACT_EVENT_PRE_COMMIT:
+      // Keys this transaction created whose subject was shredded meanwhile.
+      if (gdpr::key_events::commit_check_pending()) {
+        PushActiveSnapshot(GetTransactionSnapshot());
+        gdpr::pg::call_sql_function(nullptr, [](FunctionCallInfo) -> Datum {
+          gdpr::key_events::before_commit();
+          return Datum(0);
+        });
+        PopActiveSnapshot();
       }
       break;
     case XACT_EVENT_COMMIT:

@@ -1,11 +1,13 @@
-// Keyed hashes of subjects for tombstones, requests and the audit log, so
-// those records hold no personal data yet still match a returning subject:
-// gdpr._hmac_sha256(key, message) and gdpr._random_bytes(n) for the key.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+// The keyed hashes of subjects, from SQL: gdpr.subject_hash(kind, id) for
+// tombstones, requests, holds and the audit log, and
+// gdpr._subject_key_address(kind, id) for the key table. Their keys are
+// derived from the master key (installation_keys.h) and exist only in
+// memory, so a dump of the database cannot reverse them.
+#include <cstdint>
+#include <vector>
 
 #include "gdpr_error.h"
+#include "key_store.h"
 
 extern "C" {
 #include "postgres.h"
@@ -15,36 +17,36 @@ extern "C" {
 
 #include "pg_boundary.h"
 
-GDPR_SQL_FUNCTION(gdpr_hmac_sha256) {
-  gdpr::pg::require_arg(fcinfo, 0, "key");
-  gdpr::pg::require_arg(fcinfo, 1, "message");
-  bytea* key = PG_GETARG_BYTEA_PP(0);
-  bytea* message = PG_GETARG_BYTEA_PP(1);
-  bytea* result = static_cast<bytea*>(palloc(VARHDRSZ + 32));
-  SET_VARSIZE(result, VARHDRSZ + 32);
-  unsigned int size = 0;
-  if (HMAC(EVP_sha256(), VARDATA_ANY(key), static_cast<int>(VARSIZE_ANY_EXHDR(key)),
-           reinterpret_cast<const unsigned char*>(VARDATA_ANY(message)),
-           VARSIZE_ANY_EXHDR(message), reinterpret_cast<unsigned char*>(VARDATA(result)),
-           &size) == nullptr ||
-      size != 32) {
-    throw gdpr::GdprError(gdpr::sqlstate::kInternalError, "OpenSSL HMAC-SHA256 failed");
+namespace {
+
+bytea* digest_result(const text* kind, const text* subject_id, bool address) {
+  if (VARSIZE_ANY_EXHDR(kind) == 0 || VARSIZE_ANY_EXHDR(subject_id) == 0) {
+    throw gdpr::GdprError(gdpr::sqlstate::kInvalidParameterValue,
+                          "subject kind and subject id must not be empty", {},
+                          "Pass the kind and id of a data subject.");
   }
-  PG_RETURN_BYTEA_P(result);
+  gdpr::KeyStore& store = gdpr::KeyStore::instance();
+  const gdpr::Digest digest =
+      address ? store.key_address(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind),
+                                  VARDATA_ANY(subject_id), VARSIZE_ANY_EXHDR(subject_id))
+              : store.subject_hash(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind),
+                                   VARDATA_ANY(subject_id), VARSIZE_ANY_EXHDR(subject_id));
+  const std::size_t size = digest.size();
+  const std::uint8_t* bytes = digest.data();
+  return gdpr::pg::guarded([size, bytes]() -> bytea* {
+    bytea* result = static_cast<bytea*>(palloc(VARHDRSZ + size));
+    SET_VARSIZE(result, VARHDRSZ + size);
+    memcpy(VARDATA(result), bytes, size);
+    return result;
+  });
 }
 
-GDPR_SQL_FUNCTION(gdpr_random_bytes) {
-  gdpr::pg::require_arg(fcinfo, 0, "count");
-  const int32 count = PG_GETARG_INT32(0);
-  if (count < 1 || count > 1024) {
-    throw gdpr::GdprError(gdpr::sqlstate::kInvalidParameterValue,
-                          "count must be between 1 and 1024");
-  }
-  bytea* result = static_cast<bytea*>(palloc(VARHDRSZ + count));
-  SET_VARSIZE(result, VARHDRSZ + count);
-  if (RAND_priv_bytes(reinterpret_cast<unsigned char*>(VARDATA(result)), count) != 1) {
-    throw gdpr::GdprError(gdpr::sqlstate::kInternalError,
-                          "OpenSSL could not generate random bytes");
-  }
-  PG_RETURN_BYTEA_P(result);
+}  // namespace
+
+GDPR_SQL_FUNCTION(gdpr_subject_hash) {
+  PG_RETURN_BYTEA_P(digest_result(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), false));
+}
+
+GDPR_SQL_FUNCTION(gdpr_subject_key_address) {
+  PG_RETURN_BYTEA_P(digest_result(PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), true));
 }

@@ -43,7 +43,7 @@ BEGIN
   DELETE FROM gdpr.subject_kind;
   DELETE FROM gdpr.subject_link;
   DELETE FROM gdpr.legal_hold;
-  DELETE FROM gdpr.subject_key WHERE subject_kind IN ('user', 'contact') AND subject_id IN ('1', '2', '3', '10', '11', '424242');
+  DELETE FROM gdpr.subject_key WHERE subject_address IN (SELECT gdpr._subject_key_address(k, i) FROM unnest(ARRAY['user', 'contact']) k, unnest(ARRAY['1', '2', '3', '10', '11', '424242']) i);
   DELETE FROM gdpr.tombstone;
   DELETE FROM gdpr.hold_release;
   DELETE FROM gdpr.request;

@@ -35,15 +35,20 @@ SELECT get_byte(gdpr_encrypt('user', '1', 'x', 'c'), 0) AS format_version,
        get_byte(gdpr_encrypt('user', '1', 'x'::bytea, 'c'), 1) AS bytea_type;
 
 -- section: one key row per subject, stored only wrapped
-SELECT subject_kind, subject_id, key_class, kek_version, length(wrapped_key) AS wrapped_bytes
-  FROM gdpr.subject_key WHERE subject_kind IN ('user', 'contact') ORDER BY key_id;
+SELECT s.kind, s.id, k.key_class, k.kek_version, length(k.wrapped_key) AS wrapped_bytes, length(k.subject_address) AS address_bytes
+  FROM gdpr.subject_key k
+  JOIN (VALUES ('user', 'bad-input'), ('user', '1'), ('contact', 'ø-7'), ('user', '2'), ('user', '3')) s(kind, id) ON k.subject_address = gdpr._subject_key_address(s.kind, s.id)
+ ORDER BY k.key_id;
+-- the key table names no subject: no kind, no id, only a keyed address
+SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) AS key_table_columns
+  FROM information_schema.columns WHERE table_schema = 'gdpr' AND table_name = 'subject_key';
 
 -- section: a key created in a rolled-back transaction is not reused
 BEGIN;
 SELECT gdpr_encrypt('user', 'rolled-back', 'x', 'c') IS NOT NULL AS encrypted;
 ROLLBACK;
 SELECT gdpr_decrypt(gdpr_encrypt('user', 'rolled-back', 'after rollback', 'c'), 'c') AS decrypts;
-SELECT count(*) AS keys_for_subject FROM gdpr.subject_key WHERE subject_id = 'rolled-back';
+SELECT count(*) AS keys_for_subject FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', 'rolled-back');
 BEGIN;
 SAVEPOINT s;
 SELECT gdpr_encrypt('user', 'sub-rolled-back', 'x', 'c') IS NOT NULL AS encrypted;

@@ -27,7 +27,7 @@ SELECT (SELECT count(*) FROM crm.activities WHERE user_id = 1) AS activities,
 SELECT count(*) AS alans_rows FROM crm.activities WHERE user_id = 2;
 -- keys: main shredded, hold key kept while the hold lasts
 SELECT key_class, shredded_at IS NOT NULL AS shredded FROM gdpr.subject_key
- WHERE subject_kind = 'user' AND subject_id = '1' ORDER BY 1;
+ WHERE subject_address = gdpr._subject_key_address('user', '1') ORDER BY 1;
 SELECT count(*) AS tombstones FROM gdpr.tombstone WHERE subject_hash = gdpr.subject_hash('user', '1');
 
 -- section: a table linked without a foreign key refuses new rows for the erased subject
@@ -65,7 +65,7 @@ CREATE TRIGGER refuse BEFORE DELETE ON crm.sessions FOR EACH ROW EXECUTE FUNCTIO
 INSERT INTO crm.sessions VALUES (700, 3, '203.0.113.5');
 SELECT test.error_of($$SELECT gdpr_erase('user', '3', 'x')$$);
 SELECT full_name, gdpr_decrypt(email, 'crm.users.email') AS email FROM crm.users WHERE user_id = 3;
-SELECT count(*) AS graces_keys_shredded FROM gdpr.subject_key WHERE subject_id = '3' AND shredded_at IS NOT NULL;
+SELECT count(*) AS graces_keys_shredded FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', '3') AND shredded_at IS NOT NULL;
 DROP TRIGGER refuse ON crm.sessions;
 
 -- section: the audit log recorded every erase with the acting role

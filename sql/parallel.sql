@@ -25,4 +25,4 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 DROP TABLE par;
-DELETE FROM gdpr.subject_key WHERE subject_id LIKE 'par-%';
+DELETE FROM gdpr.subject_key WHERE subject_address IN (SELECT gdpr._subject_key_address('user', 'par-' || i) FROM generate_series(0, 49) i);

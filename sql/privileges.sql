@@ -48,7 +48,7 @@ SELECT count(*) > 0 AS sees_status FROM gdpr_master_key_status();
 -- and reads the evidence, naming itself as the actor
 SELECT action, acting_role FROM gdpr.audit_log WHERE action = 'shred_keys' ORDER BY audit_id DESC LIMIT 1;
 SELECT test.error_of($$SELECT * FROM gdpr.subject_key$$);
-SELECT test.error_of($$SELECT * FROM gdpr.instance_secret$$);
+SELECT test.error_of($$SELECT * FROM gdpr.installation$$);
 RESET ROLE;
 
 -- section: nothing of the extension is executable by PUBLIC

@@ -10,7 +10,7 @@ SELECT gdpr_decrypt(ct, 'crm.notes.body') IS NULL AS erased,
   FROM notes;
 SELECT key_class, kek_version, wrapped_key IS NULL AS no_key_material,
        shredded_at IS NOT NULL AS shredded
-  FROM gdpr.subject_key WHERE subject_kind = 'user' AND subject_id = 'shred-me';
+  FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', 'shred-me');
 
 -- section: strict mode raises instead of returning NULL
 SET pg_gdpr.strict_decrypt = on;
@@ -45,7 +45,7 @@ COMMIT;
 
 -- section: a key row deleted by hand also stops decryption at once
 BEGIN;
-DELETE FROM gdpr.subject_key WHERE subject_id = 'keep-me';
+DELETE FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', 'keep-me');
 SELECT regexp_replace(test.error_of($$SELECT gdpr_decrypt(other, 'crm.notes.body') FROM notes$$),
                       'key \d+', 'key N') AS deleted_key;
 ROLLBACK;
@@ -60,5 +60,5 @@ BEGIN;
 SELECT gdpr_shred_key('user', 'prepared') AS keys_shredded;
 PREPARE TRANSACTION 'shred';
 SELECT count(*) AS prepared_transactions FROM pg_prepared_xacts;
-SELECT count(*) AS rows_for_prepared FROM gdpr.subject_key WHERE subject_id = 'prepared';
+SELECT count(*) AS rows_for_prepared FROM gdpr.subject_key WHERE subject_address = gdpr._subject_key_address('user', 'prepared');
 DROP TABLE notes;

@@ -209,10 +209,22 @@ CREATE FUNCTION gdpr._covered(kind text, rel regclass) RETURNS boolean
    WHERE c.oid OPERATOR(pg_catalog.=) rel AND k.kind OPERATOR(pg_catalog.=) _covered.kind
 $fn$;
 
+-- The same test as gdpr._covered, for all of a plan's tables in one query:
+-- every export pays it, since ownership and role membership can change
+-- without any DDL that would drop the compiled plan.
 CREATE FUNCTION gdpr._uncovered_tables(plan gdpr.map_cache) RETURNS regclass[]
   LANGUAGE sql STABLE AS $fn$
-  SELECT coalesce(array_agg(t.rel ORDER BY t.rel::text), '{}')
-    FROM unnest(plan.tables) t(rel) WHERE NOT gdpr._covered(plan.kind, t.rel)
+  SELECT coalesce(array_agg(c.oid::pg_catalog.regclass ORDER BY c.oid::pg_catalog.regclass::pg_catalog.text), '{}')
+    FROM pg_catalog.pg_class c, gdpr.subject_kind k
+   WHERE c.oid OPERATOR(pg_catalog.=) ANY (plan.tables::pg_catalog.oid[])
+     AND k.kind OPERATOR(pg_catalog.=) plan.kind
+     AND NOT pg_catalog.pg_has_role(k.mapped_by, c.relowner, 'USAGE')
+     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_link l WHERE l.link_table OPERATOR(pg_catalog.=) c.oid)
+     AND NOT EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table OPERATOR(pg_catalog.=) c.oid)
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_seclabel s
+                      WHERE s.objoid OPERATOR(pg_catalog.=) c.oid
+                        AND s.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                        AND s.provider OPERATOR(pg_catalog.=) 'pg_gdpr')
 $fn$;
 
 -- Statements on users' tables: run as the table's owner, in a
@@ -489,13 +501,15 @@ DECLARE
   names text[];
   initially_deferred text[];
 BEGIN
+  WITH deferrable_key AS MATERIALIZED (
+    SELECT c.conname, c.connamespace, c.condeferred, c.conrelid, c.confrelid
+      FROM pg_constraint c WHERE c.contype = 'f' AND c.condeferrable)
   SELECT array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)),
          array_agg(DISTINCT format('%I.%I', n.nspname, c.conname)) FILTER (WHERE c.condeferred)
     INTO names, initially_deferred
-    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-   WHERE c.contype = 'f' AND c.condeferrable
-     AND (coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
-          OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels));
+    FROM deferrable_key c JOIN pg_namespace n ON n.oid = c.connamespace
+   WHERE coalesce(pg_partition_root(c.conrelid), c.conrelid) = ANY (rels)
+      OR coalesce(pg_partition_root(c.confrelid), c.confrelid) = ANY (rels);
   IF names IS NOT NULL THEN
     EXECUTE 'SET CONSTRAINTS ' || array_to_string(names, ', ') || ' IMMEDIATE';
   END IF;
@@ -515,35 +529,45 @@ $fn$;
 -- Every foreign key, as the map sees it: a key declared on a partition
 -- only (not on its partitioned table) counts as the partitioned table's,
 -- for all of its rows, so that partitions created later without the key
--- are covered too; keys partitions inherit from their parent stay
--- (conparentid <> 0) and every caller skips them.
-CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF pg_catalog.pg_constraint
-  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  c pg_constraint;
-  top regclass;
-  seen text[] := '{}';
-  signature text;
-BEGIN
-  FOR c IN SELECT * FROM pg_constraint x WHERE x.contype = 'f' ORDER BY x.oid LOOP
-    IF c.conparentid = 0 AND (SELECT r.relispartition FROM pg_class r WHERE r.oid = c.conrelid) THEN
-      top := pg_partition_root(c.conrelid);
-      c.conkey := ARRAY(SELECT ta.attnum FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
-                          JOIN pg_attribute pa ON pa.attrelid = c.conrelid AND pa.attnum = u.n
-                          JOIN pg_attribute ta ON ta.attrelid = top AND ta.attname = pa.attname ORDER BY u.i);
-      c.confdelsetcols := ARRAY(SELECT ta.attnum FROM unnest(c.confdelsetcols) WITH ORDINALITY u(n, i)
-                                  JOIN pg_attribute pa ON pa.attrelid = c.conrelid AND pa.attnum = u.n
-                                  JOIN pg_attribute ta ON ta.attrelid = top AND ta.attname = pa.attname ORDER BY u.i);
-      c.conrelid := top;
-      signature := format('%s %s %s %s %s', c.conrelid, c.conkey, c.confrelid, c.confkey, c.confdeltype);
-      CONTINUE WHEN signature = ANY (seen)
-                 OR EXISTS (SELECT 1 FROM pg_constraint d
-                             WHERE d.contype = 'f' AND d.conrelid = top AND d.conkey = c.conkey AND d.confrelid = c.confrelid);
-      seen := seen || signature;
-    END IF;
-    RETURN NEXT c;
-  END LOOP;
-END
+-- are covered too. The partition's own row stays in the list as well:
+-- partitions are never tables of the map, so it changes nothing there.
+-- Keys partitions inherit from their parent (conparentid <> 0) are left to
+-- the callers, which skip them. Plain SQL without SET, so that the planner
+-- inlines it and a caller's "conrelid = ..." uses the catalog's index.
+CREATE TYPE gdpr.foreign_key AS (
+  oid oid, conname name, contype "char", conrelid oid, confrelid oid, conparentid oid,
+  conkey smallint[], confkey smallint[], confdeltype "char", confdelsetcols smallint[], condeferrable boolean);
+
+-- The numbers, in table to_rel, of the columns of from_rel numbered
+-- attnums (matched by name: a partition's columns may be numbered
+-- differently from its parent's).
+CREATE FUNCTION gdpr._same_columns(from_rel oid, attnums smallint[], to_rel oid) RETURNS smallint[]
+  LANGUAGE sql STABLE AS $fn$
+  SELECT ARRAY(SELECT ta.attnum FROM pg_catalog.unnest(attnums) WITH ORDINALITY u(n, i)
+                 JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) from_rel
+                                                AND pa.attnum OPERATOR(pg_catalog.=) u.n
+                 JOIN pg_catalog.pg_attribute ta ON ta.attrelid OPERATOR(pg_catalog.=) to_rel
+                                                AND ta.attname OPERATOR(pg_catalog.=) pa.attname
+                ORDER BY u.i)
+$fn$;
+
+CREATE FUNCTION gdpr._foreign_keys() RETURNS SETOF gdpr.foreign_key
+  LANGUAGE sql STABLE AS $fn$
+  SELECT c.oid, c.conname, c.contype, c.conrelid, c.confrelid, c.conparentid, c.conkey, c.confkey,
+         c.confdeltype, c.confdelsetcols, c.condeferrable
+    FROM pg_catalog.pg_constraint c
+   WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+  UNION ALL
+  SELECT DISTINCT ON (t.top, c.confrelid, c.confkey, c.conkey)
+         c.oid, c.conname, c.contype, t.top, c.confrelid, c.conparentid,
+         gdpr._same_columns(c.conrelid, c.conkey, t.top),
+         c.confkey, c.confdeltype,
+         gdpr._same_columns(c.conrelid, c.confdelsetcols, t.top),
+         c.condeferrable
+    FROM pg_catalog.pg_constraint c
+    JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) c.conrelid AND r.relispartition
+    CROSS JOIN LATERAL (SELECT pg_catalog.pg_partition_root(c.conrelid)::pg_catalog.oid AS top) t
+   WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.conparentid OPERATOR(pg_catalog.=) 0
 $fn$;
 
 -- Tables holding a kind's rows: the root (depth 0), and level by level the

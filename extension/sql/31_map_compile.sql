@@ -15,7 +15,7 @@ CREATE TYPE gdpr.map_edge AS (
   detach_cols name[]);
 
 -- The edge a foreign key makes from rel (at depth) to parent.
-CREATE FUNCTION gdpr._fk_edge(rel regclass, depth integer, parent regclass, f pg_catalog.pg_constraint)
+CREATE FUNCTION gdpr._fk_edge(rel regclass, depth integer, parent regclass, f gdpr.foreign_key)
   RETURNS gdpr.map_edge LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT ROW(rel, depth, 'fk', parent, f.conname,
              ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
@@ -481,23 +481,41 @@ $fn$;
 CREATE FUNCTION gdpr._parent_tables(kind text)
   RETURNS TABLE (rel regclass, child regclass, constraint_name name, cols name[], parent_cols name[])
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  WITH m AS (SELECT * FROM gdpr._map_tables(kind))
-  SELECT f.confrelid::regclass, f.conrelid::regclass, f.conname,
-         ARRAY(SELECT a.attname FROM unnest(f.conkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = u.n ORDER BY u.i),
-         ARRAY(SELECT a.attname FROM unnest(f.confkey) WITH ORDINALITY u(n, i)
-                 JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = u.n ORDER BY u.i)
-    FROM gdpr._foreign_keys() f
-    JOIN m ON m.rel = f.conrelid AND m.owning
-    JOIN pg_class pc ON pc.oid = f.confrelid
-    JOIN pg_class cc ON cc.oid = f.conrelid
-   WHERE f.conparentid = 0
-     AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
-     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
-     AND EXISTS (SELECT 1 FROM gdpr._column_labels(f.confrelid) l WHERE l.category IN ('personal', 'sensitive'))
-     AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')
-     AND NOT gdpr._hangs_off_subject(f.confrelid)
+  WITH m AS (SELECT * FROM gdpr._map_tables(kind)),
+  -- the cheap tests first, once: the walk up the keys runs only for the
+  -- few tables left
+  candidate AS MATERIALIZED (
+    SELECT f.confrelid::regclass AS rel, f.conrelid::regclass AS child, f.conname, f.conkey, f.confkey
+      FROM gdpr._foreign_keys() f
+      JOIN m ON m.rel = f.conrelid AND m.owning
+      JOIN pg_class pc ON pc.oid = f.confrelid
+      JOIN pg_class cc ON cc.oid = f.conrelid
+     WHERE f.conparentid = 0
+       AND f.confrelid NOT IN (SELECT m2.rel FROM m m2)
+       AND NOT EXISTS (SELECT 1 FROM gdpr.subject_kind o WHERE o.root_table = f.confrelid)
+       AND pg_has_role(pc.relowner, cc.relowner, 'USAGE')),
+  parent AS MATERIALIZED (
+    SELECT DISTINCT c.rel FROM candidate c
+     WHERE EXISTS (SELECT 1 FROM gdpr._column_labels(c.rel) l WHERE l.category IN ('personal', 'sensitive'))),
+  eligible AS MATERIALIZED (
+    SELECT p.rel FROM parent p WHERE NOT gdpr._hangs_off_subject(p.rel))
+  SELECT c.rel, c.child, c.conname,
+         ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.child AND a.attnum = u.n ORDER BY u.i),
+         ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.rel AND a.attnum = u.n ORDER BY u.i)
+    FROM candidate c JOIN eligible e ON e.rel = c.rel
    ORDER BY 1, 2, 3
+$fn$;
+
+-- The step that lists, by the referring table's owner, which rows of key
+-- set ks the rows of child still refer to (through cols), as key set
+-- ref_name.
+CREATE FUNCTION gdpr._references_found_step(child regclass, cols name[], ks text, ref_name text) RETURNS jsonb
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT jsonb_build_object('table', child::text, 'rel', child::oid, 'action', 'references_found', 'mode', 'collect',
+    'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
+                  ref_name, gdpr._keyset_tuples('r', cols), child, gdpr._in_keyset('r', child, cols, ks)))
 $fn$;
 
 -- Compiles a kind's plan: the statement that locks the subject's root row,
@@ -772,10 +790,7 @@ BEGIN
       IF gdpr._fk_retains(kind, f.child, f.conname, f.nullable, edges) THEN
         ref_count := ref_count + 1;
         ref_name := 'still_referenced_' || ref_count;
-        steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
-          'mode', 'collect', 'sql', format(
-          'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
-          ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+        steps := steps || gdpr._references_found_step(f.child, f.cols, ks, ref_name);
         unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
       END IF;
       IF f.nullable AND NOT EXISTS (SELECT 1 FROM unnest(edges) m
@@ -857,10 +872,7 @@ BEGIN
       steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'parent_rows', 'mode', 'collect',
         'sql', format('SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s t0 WHERE %s',
                       ks, gdpr._keyset_tuples('t0', f.parent_cols), t.rel, t.pred));
-      steps := steps || jsonb_build_object('table', f.child::text, 'rel', f.child::oid, 'action', 'references_found',
-        'mode', 'collect', 'sql', format(
-        'SELECT pg_catalog.jsonb_build_object(%L, %s) FROM %s r WHERE %s',
-        ref_name, gdpr._keyset_tuples('r', f.cols), f.child, gdpr._in_keyset('r', f.child, f.cols, ks)));
+      steps := steps || gdpr._references_found_step(f.child, f.cols, ks, ref_name);
       unreferenced := unreferenced || ' AND ' || gdpr._in_keyset('t0', t.rel, f.parent_cols, ref_name, true);
     END LOOP;
     steps := steps || jsonb_build_object('table', t.rel::text, 'rel', t.rel::oid, 'action', 'deleted', 'mode', 'exec', 'sql',

@@ -3,39 +3,10 @@
 -- kept under a legal hold, the request ledger and the append-only audit log.
 -- ---------------------------------------------------------------------------
 
--- The key of the subject hash. Dumped with the database so that hashes in
--- tombstones still match after a restore; readable by the owner only.
-CREATE TABLE gdpr.instance_secret (
-  name  text PRIMARY KEY,
-  value bytea NOT NULL
-);
-REVOKE ALL ON gdpr.instance_secret FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('gdpr.instance_secret', '');
-
-CREATE FUNCTION gdpr._hmac_sha256(key bytea, message bytea) RETURNS bytea
-  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'gdpr_hmac_sha256';
-CREATE FUNCTION gdpr._random_bytes(count integer) RETURNS bytea
-  LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'gdpr_random_bytes';
-REVOKE ALL ON FUNCTION gdpr._hmac_sha256(bytea, bytea), gdpr._random_bytes(integer) FROM PUBLIC;
-
--- A keyed hash of (kind, id): identifies a subject in the ledger, tombstones
--- and audit log without holding the id itself. The key is made on first use,
--- not by CREATE EXTENSION, so that a restore brings back the original key
--- instead of colliding with a new one.
-CREATE FUNCTION gdpr.subject_hash(kind text, subject_id text) RETURNS bytea
-  LANGUAGE plpgsql VOLATILE STRICT AS $fn$
-DECLARE
-  secret bytea;
-BEGIN
-  SELECT s.value INTO secret FROM gdpr.instance_secret s WHERE s.name = 'subject_hash';
-  IF NOT FOUND THEN
-    INSERT INTO gdpr.instance_secret VALUES ('subject_hash', gdpr._random_bytes(32))
-    ON CONFLICT (name) DO NOTHING;
-    SELECT s.value INTO secret FROM gdpr.instance_secret s WHERE s.name = 'subject_hash';
-  END IF;
-  RETURN gdpr._hmac_sha256(secret, convert_to(kind, 'UTF8') || '\x00'::bytea || convert_to(subject_id, 'UTF8'));
-END
-$fn$;
+-- gdpr.subject_hash(kind, id), the keyed hash that identifies a subject in
+-- the ledger, tombstones and audit log without holding the id itself, is
+-- defined with the keys (10_data_keys.sql): its key is derived from the
+-- master key and never stored.
 
 CREATE TABLE gdpr.tombstone (
   subject_hash bytea PRIMARY KEY,

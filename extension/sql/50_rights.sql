@@ -14,13 +14,15 @@ CREATE FUNCTION gdpr._shred_keys(kind text, subject_id text, keep_hold_keys bool
 #variable_conflict use_column
 DECLARE
   shredded integer;
+  address bytea := gdpr._subject_key_address($1, $2);
 BEGIN
-  INSERT INTO gdpr.subject_key AS k (key_id, subject_kind, subject_id, key_class, shredded_at)
-  VALUES (nextval('gdpr.subject_key_key_id_seq'), $1, $2, 'main', now())
-  ON CONFLICT (subject_kind, subject_id, key_class) DO NOTHING;
+  PERFORM gdpr._lock_key_address(address);
+  INSERT INTO gdpr.subject_key AS k (key_id, subject_address, key_class, shredded_at)
+  SELECT nextval('gdpr.subject_key_key_id_seq'), address, 'main', now()
+   WHERE NOT EXISTS (SELECT 1 FROM gdpr.subject_key o WHERE o.subject_address = address AND o.key_class = 'main');
   UPDATE gdpr.subject_key AS k
      SET wrapped_key = NULL, kek_version = NULL, shredded_at = now()
-   WHERE k.subject_kind = $1 AND k.subject_id = $2 AND k.shredded_at IS NULL
+   WHERE k.subject_address = address AND k.shredded_at IS NULL
      AND NOT ($3 AND k.key_class = 'hold');
   GET DIAGNOSTICS shredded = ROW_COUNT;
   RETURN shredded;
@@ -79,6 +81,37 @@ $fn$;
 
 -- ---- erasure ------------------------------------------------------------------
 
+-- Where erase had to keep a subject's root row (anonymized: held or shared
+-- rows still refer to it), the foreign keys to it would accept new rows
+-- for the erased subject. Every table with a key to the root id gets the
+-- erased-subject guard on those columns (by number), once; it costs its
+-- inserts a tombstone lookup from then on, so only kinds that need it pay.
+CREATE FUNCTION gdpr._guard_kept_root(kind text) RETURNS void
+  LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  k gdpr.subject_kind := gdpr._require_kind(kind);
+  g record;
+BEGIN
+  FOR g IN
+    SELECT f.conrelid::regclass AS rel, array_agg(DISTINCT f.conkey[1]::text ORDER BY f.conkey[1]::text) AS attnums
+      FROM gdpr._foreign_keys() f
+      JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
+     WHERE f.confrelid = k.root_table AND f.conparentid = 0 AND f.confkey = ARRAY[a.attnum]
+       AND f.conrelid <> k.root_table
+       AND NOT (SELECT r.relispartition FROM pg_class r WHERE r.oid = f.conrelid)
+     GROUP BY f.conrelid ORDER BY 1::text
+  LOOP
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_trigger t
+                           WHERE t.tgrelid = g.rel AND t.tgname = 'gdpr_refuse_erased_' || kind || '_fk'
+                             AND t.tgnargs = 1 + cardinality(g.attnums));
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION gdpr._refuse_erased_subject(%L, %s)',
+                   'gdpr_refuse_erased_' || kind || '_fk', g.rel, kind,
+                   (SELECT string_agg(quote_literal(n), ', ') FROM unnest(g.attnums) n));
+  END LOOP;
+END
+$fn$;
+
 CREATE FUNCTION gdpr._erase_subject(kind text, subject_id text, reason text, request_id bigint)
   RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
@@ -116,14 +149,16 @@ BEGIN
             DETAIL = array_to_string(plan.refusals, E'\n'),
             HINT = format('Fix what is listed; gdpr_data_map(%L) shows it too. Nothing was changed.', kind);
   END IF;
-  -- Rows of linked tables (no foreign key) racing this erase wait for it.
-  PERFORM gdpr._lock_subject(hash, false);
+  -- Lock order, as in the guard of linked tables: the root row, then the
+  -- subject lock. Rows racing this erase, through a foreign key or in a
+  -- linked table, wait for it, and nothing deadlocks with it.
   root_found := gdpr._owner_exec(k.root_table, plan.lock_sql, subject_id, NULL) > 0;
+  PERFORM gdpr._lock_subject(hash, false);
   keys := gdpr._collect_keys(plan, subject_id);
   -- only values sealed under the subject's own main key are re-keyed for a
   -- hold: another subject's ciphertext in a shared row is not its to move
   own_keys := ARRAY(SELECT sk.key_id FROM gdpr.subject_key sk
-                     WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id
+                     WHERE sk.subject_address = gdpr._subject_key_address(kind, _erase_subject.subject_id)
                        AND sk.key_class = 'main' AND sk.wrapped_key IS NOT NULL);
   deferred_keys := gdpr._immediate_keys(ARRAY(SELECT DISTINCT (s->>'rel')::oid::regclass
                                                  FROM jsonb_array_elements(plan.erase_steps) s));
@@ -167,7 +202,7 @@ BEGIN
   -- An id nobody ever had: nothing to erase, and nothing left behind that
   -- would block a future subject with this id.
   IF NOT root_found AND touched = 0
-     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_key sk WHERE sk.subject_kind = kind AND sk.subject_id = _erase_subject.subject_id)
+     AND NOT EXISTS (SELECT 1 FROM gdpr.subject_key sk WHERE sk.subject_address = gdpr._subject_key_address(kind, _erase_subject.subject_id))
      AND NOT EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
     PERFORM gdpr._defer_keys_again(deferred_keys);
     report := jsonb_build_object('kind', kind, 'subject_hash', encode(hash, 'hex'), 'reason', reason,
@@ -190,16 +225,20 @@ BEGIN
             HINT = 'A trigger or a default may have written the subject''s data again; gdpr_data_map() shows the plan.';
   END IF;
   PERFORM gdpr._defer_keys_again(deferred_keys);
+  IF root_found AND NOT coalesce(tables -> k.root_table::text ? 'deleted', false) THEN
+    PERFORM gdpr._guard_kept_root(kind);
+  END IF;
   SELECT max(h.release_at) INTO held_until FROM gdpr.hold_release h
    WHERE h.subject_hash = hash AND h.released_at IS NULL;
   -- the hold key goes when the last held row is released (gdpr_release_holds)
   UPDATE gdpr.hold_release h
      SET hold_key_id = (SELECT sk.key_id FROM gdpr.subject_key sk
-                         WHERE sk.subject_kind = _erase_subject.kind AND sk.subject_id = _erase_subject.subject_id
+                         WHERE sk.subject_address = gdpr._subject_key_address(_erase_subject.kind, _erase_subject.subject_id)
                            AND sk.key_class = 'hold')
    WHERE h.subject_hash = hash AND h.released_at IS NULL AND h.hold_key_id IS NULL;
   shredded := gdpr._shred_keys(kind, subject_id, held_until IS NOT NULL);
-  INSERT INTO gdpr.tombstone AS t (subject_hash, kind, request_id) VALUES (hash, kind, request_id)
+  INSERT INTO gdpr.tombstone AS t (subject_hash, kind, request_id, key_address)
+  VALUES (hash, kind, request_id, gdpr._subject_key_address(kind, subject_id))
   ON CONFLICT (subject_hash) DO NOTHING;
   -- Requests keep their keyed hash, not the id.
   UPDATE gdpr.request q SET subject_id = NULL WHERE q.subject_hash = hash AND q.subject_id IS NOT NULL;
@@ -357,7 +396,7 @@ BEGIN
   plan := gdpr._compiled(kind);
   keys := gdpr._collect_keys(plan, subject_id);
   own_keys := ARRAY(SELECT sk.key_id FROM gdpr.subject_key sk
-                     WHERE sk.subject_kind = kind AND sk.subject_id = _export_subject.subject_id);
+                     WHERE sk.subject_address = gdpr._subject_key_address(kind, _export_subject.subject_id));
   uncovered := gdpr._uncovered_tables(plan);
   FOR step IN SELECT s FROM jsonb_array_elements(plan.export_steps) s LOOP
     CONTINUE WHEN (step->>'rel')::oid::regclass = ANY (uncovered)

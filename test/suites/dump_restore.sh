@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The data map, tags, holds, ledger, tombstones and (wrapped) data keys
-# survive pg_dump / pg_restore: the restored database answers the same.
+# The data map, tags, holds, ledger and tombstones survive pg_dump /
+# pg_restore, and the data keys come back from a key backup (the dump holds
+# none): the restored database answers the same.
 # Expects a running cluster (PGHOST/PGPORT from test/lib/cluster.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,7 +34,7 @@ SELECT 'tombstone', encode(subject_hash, 'hex'), kind FROM gdpr.tombstone ORDER 
 SELECT 'hash', encode(gdpr.subject_hash('user', '1'), 'hex');
 SELECT 'held', hold_table::text, row_key::text FROM gdpr.hold_release ORDER BY 2, 3;
 SELECT 'request', request_type, status, kind FROM gdpr.request ORDER BY 2;
-SELECT 'audit', action, count(*) FROM gdpr.audit_log WHERE action <> 'export' GROUP BY action ORDER BY 2;
+SELECT 'audit', action, count(*) FROM gdpr.audit_log WHERE action NOT IN ('export', 'key_backup', 'key_backup_restored') GROUP BY action ORDER BY 2;
 SELECT 'purposes', count(*) FROM gdpr.purpose;
 SELECT 'decrypt', user_id, gdpr_decrypt(email, 'crm.users.email') FROM crm.users ORDER BY 2;
 SELECT 'held invoice', invoice_id, gdpr_decrypt(billing_name, 'crm.invoices.billing_name') FROM crm.invoices ORDER BY 2;
@@ -43,7 +44,10 @@ SQL
 
 snapshot dump_src >"$work/before"
 "$bindir/pg_dump" -Fc -d dump_src -f "$work/dump"
+q -d dump_src -At -c "SELECT encode(gdpr_key_backup(), 'hex')" >"$work/keys.hex"
 "$bindir/pg_restore" --exit-on-error -d dump_dst "$work/dump"
+echo "SELECT gdpr_restore_key_backup(decode(:'backup', 'hex')) > 0" \
+  | q -d dump_dst -At -v backup="$(cat "$work/keys.hex")" | grep -qx t
 snapshot dump_dst >"$work/after"
 
 if ! diff "$work/before" "$work/after"; then
@@ -52,4 +56,4 @@ if ! diff "$work/before" "$work/after"; then
 fi
 # erasing after the restore still works, with the restored map
 q -d dump_dst -At -c "SELECT gdpr_erase('user', '2', 'after restore') -> 'keys_shredded'" | grep -qx 1
-echo "dump/restore: $(wc -l <"$work/before") facts identical after pg_dump/pg_restore; erase works on the restored database"
+echo "dump/restore: $(wc -l <"$work/before") facts identical after pg_dump/pg_restore and the key backup; erase works on the restored database"

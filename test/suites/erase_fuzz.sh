@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib/cluster.sh
-seeds=${ERASE_FUZZ_SEEDS:-1-120}
+seeds=${ERASE_FUZZ_SEEDS:-1-60}
 "$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS erase_fuzz" -c "CREATE DATABASE erase_fuzz" >/dev/null || exit 1
 trap '"$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS erase_fuzz" >/dev/null 2>&1' EXIT
 "$PG_BINDIR/psql" -X -q -d erase_fuzz -c "CREATE EXTENSION pg_gdpr" >/dev/null || exit 1
