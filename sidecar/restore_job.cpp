@@ -143,7 +143,7 @@ bool run_restore(const Config& config) {
     PgResult tombstones = source.exec(
         "SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('subject_hash', "
         "pg_catalog.encode(t.subject_hash, 'hex'), 'kind', t.kind, 'erased_at', t.erased_at, 'request_id', "
-        "t.request_id)), '[]')::text FROM gdpr.tombstone t");
+        "t.request_id, 'key_address', pg_catalog.encode(t.key_address, 'hex'))), '[]')::text FROM gdpr.tombstone t");
     PgResult replay = restored.exec("SELECT " + schema + ".gdpr_replay_tombstones($1::jsonb)::text",
                                     {tombstones.text(0, 0)});
     Log::info("restore", "replayed erasures of " + source.database() + ": " + replay.text(0, 0));

@@ -664,19 +664,19 @@ CREATE FUNCTION @extschema@.gdpr_job_finished(job text, started_at timestamptz, 
 COMMENT ON FUNCTION @extschema@.gdpr_job_finished(text, timestamptz, boolean, jsonb) IS
   'Records the end of a scheduled job''s run (the sidecar calls it); audited';
 
--- Before a backup: the key of the subject hash must exist and be in the
--- dump, or tombstones made after the backup would not match the subjects
--- of the restored database.
+-- Before a backup: the subject hash (keyed by the master key) must work,
+-- or tombstones could not be matched with the subjects of a restored
+-- database; fails with the master key's own error otherwise.
 CREATE FUNCTION gdpr._backup_begin() RETURNS void
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-  PERFORM gdpr.subject_hash('', '');
+  PERFORM gdpr.subject_hash('backup', 'check');
 END
 $fn$;
 CREATE FUNCTION @extschema@.gdpr_backup_begin()
   RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
 COMMENT ON FUNCTION @extschema@.gdpr_backup_begin() IS
-  'Prepares a logical backup (the sidecar calls it before pg_dump): creates the subject-hash key if there is none yet, so that tombstones match after a restore';
+  'Checks before a logical backup (the sidecar calls it before pg_dump) that subject hashes can be computed, so that tombstones match after a restore';
 
 CREATE FUNCTION gdpr._record_backup(backup_id text, taken_at timestamptz, key_id text, size_bytes bigint,
                                     sha256 text, targets text[], key_backup boolean)
@@ -725,7 +725,6 @@ DECLARE
   k gdpr.subject_kind;
   wanted bytea[];
   id text;
-  key_kind text;
   erased integer := 0;
   shredded integer := 0;
   recorded integer := 0;
@@ -752,16 +751,17 @@ BEGIN
       erased := erased + 1;
     END LOOP;
   END LOOP;
-  -- keys of subjects whose rows are gone, or that were never mapped
-  FOR key_kind, id IN SELECT DISTINCT sk.subject_kind, sk.subject_id FROM gdpr.subject_key sk
-                       WHERE sk.shredded_at IS NULL AND gdpr.subject_hash(sk.subject_kind, sk.subject_id) = ANY (wanted) LOOP
-    shredded := shredded + gdpr._shred_keys(key_kind, id, false);
-  END LOOP;
-  INSERT INTO gdpr.tombstone AS ts (subject_hash, kind, erased_at, request_id)
-  SELECT DISTINCT ON (h) h, t->>'kind', coalesce((t->>'erased_at')::timestamptz, now()), (t->>'request_id')::bigint
+  -- the others (rows gone, or never mapped): their tombstone, carrying the
+  -- key table's address, shreds their keys as it is inserted
+  INSERT INTO gdpr.tombstone AS ts (subject_hash, kind, erased_at, request_id, key_address)
+  SELECT DISTINCT ON (h) h, t->>'kind', coalesce((t->>'erased_at')::timestamptz, now()), (t->>'request_id')::bigint,
+         decode(t->>'key_address', 'hex')
     FROM jsonb_array_elements(tombstones) t, LATERAL decode(t->>'subject_hash', 'hex') h
    WHERE h = ANY (wanted)
   ON CONFLICT (subject_hash) DO NOTHING;
+  shredded := (SELECT count(*) FROM gdpr.subject_key sk
+                WHERE sk.subject_address IN (SELECT decode(t->>'key_address', 'hex') FROM jsonb_array_elements(tombstones) t)
+                  AND sk.shredded_at IS NOT NULL);
   recorded := cardinality(wanted);  -- new here: inserted above or by the erase itself
   PERFORM gdpr._audit('tombstones_replayed', NULL, NULL, NULL,
                       jsonb_build_object('tombstones', recorded, 'subjects_erased', erased, 'keys_shredded', shredded));
