@@ -32,3 +32,9 @@ if [ "${BENCH_CONSENT:-1}" = 1 ]; then
   echo "consent-aware views against the bare table (1,000,000 rows, 100,000 subjects)"
   bash bench/consent_bench.sh
 fi
+
+if [ "${BENCH_SIDECAR:-1}" = 1 ]; then
+  echo
+  echo "sidecar: purge, partitions and backups against hand-written SQL and pg_dump"
+  bash bench/sidecar_bench.sh
+fi

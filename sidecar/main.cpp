@@ -1,56 +1,53 @@
-// pg_gdpr_sidecar: runs retention purges, takes encrypted backups and expires
-// them, from cron or as a daemon. This release ships its command line only;
-// the commands arrive with the sidecar issue.
-#include <boost/program_options.hpp>
-
+// pg_gdpr_sidecar: makes time pass for the data. Runs retention purges,
+// releases ended legal holds, carries out verified erasure requests, takes
+// encrypted backups, verifies, expires and restores them, reports what is
+// due, from cron or as a daemon. Exit codes: see exit_code.h and README.
 #include <iostream>
-#include <string>
 
-namespace po = boost::program_options;
+#include "backup_job.h"
+#include "backup_maintenance.h"
+#include "clock.h"
+#include "config.h"
+#include "daemon.h"
+#include "exit_code.h"
+#include "log.h"
+#include "progress.h"
+#include "purge_job.h"
+#include "restore_job.h"
+#include "signals.h"
+#include "status_job.h"
 
-namespace {
+namespace sidecar {
 
-// Documented exit codes (see README).
-enum ExitCode : int { kOk = 0, kUsage = 64, kNotImplemented = 69 };
+// Runs one command; true when everything it did succeeded.
+bool run_command(const Config& config) {
+  const std::string& c = config.command;
+  if (c == "purge") return run_purge(config);
+  if (c == "backup") return run_backup(config);
+  if (c == "verify-backups") return run_verify_backups(config);
+  if (c == "expire-backups") return run_expire_backups(config);
+  if (c == "restore") return run_restore(config);
+  return run_status(config);
+}
 
-constexpr const char* kVersion = "0.1.0";
-
-}  // namespace
+}  // namespace sidecar
 
 int main(int argc, char** argv) {
-  po::options_description options("pg_gdpr_sidecar [options] <command>");
-  options.add_options()("help,h", "print this help and exit")(
-      "version", "print the version and exit")(
-      "command", po::value<std::string>(), "purge | backup | expire-backups | run");
-  po::positional_options_description positional;
-  positional.add("command", 1);
-
-  po::variables_map vm;
+  using namespace sidecar;
   try {
-    po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "pg_gdpr_sidecar: " << e.what() << "\n";
-    return kUsage;
+    auto config = load_config(argc, argv);
+    if (!config) return static_cast<int>(ExitCode::kOk);
+    Log::configure(config->log_format == "json", config->log_level);
+    Progress::configure(config->progress);
+    Clock::set_override(config->now);
+    install_signal_handlers();
+    if (config->command == "run") return run_daemon(argc, argv, *config);
+    return static_cast<int>(run_command(*config) ? ExitCode::kOk : ExitCode::kJobFailed);
+  } catch (const SidecarError& e) {
+    Log::error("", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    Log::error("", e.what());
+    return static_cast<int>(ExitCode::kJobFailed);
   }
-  if (vm.count("help")) {
-    std::cout << options << "\nCommands:\n"
-              << "  purge           apply retention rules (not available yet)\n"
-              << "  backup          take an encrypted backup (not available yet)\n"
-              << "  expire-backups  remove backups older than 90 days (not available yet)\n"
-              << "  run             run as a daemon (not available yet)\n";
-    return kOk;
-  }
-  if (vm.count("version")) {
-    std::cout << "pg_gdpr_sidecar " << kVersion << "\n";
-    return kOk;
-  }
-  if (!vm.count("command")) {
-    std::cerr << "pg_gdpr_sidecar: no command given; see --help\n";
-    return kUsage;
-  }
-  std::cerr << "pg_gdpr_sidecar: command \"" << vm["command"].as<std::string>()
-            << "\" is not available in this release\n";
-  return kNotImplemented;
 }
