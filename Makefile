@@ -12,6 +12,11 @@ CXX ?= g++
 BUILD := build
 STRICT := -std=c++17 -O2 -g -Wall -Wextra -Werror
 include ipsec_mb.mk
+# After `make deps` has installed what was missing, the build decides
+# again whether ipsec-mb is there: on a fresh machine this make was parsed
+# before its header existed. (A WITH_IPSEC_MB given on the command line
+# still reaches the sub-make through MAKEFLAGS.)
+AFTER_DEPS := env -u WITH_IPSEC_MB $(MAKE)
 
 SIDECAR_SOURCES := $(sort $(wildcard sidecar/*.cpp))
 # Extension sources that never include PostgreSQL headers: the unit tests
@@ -56,24 +61,24 @@ unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 check: deps
-	$(MAKE) all $(BUILD)/unit_tests $(BUILD)/unit_tests_openssl_only
-	$(MAKE) install
+	$(AFTER_DEPS) all $(BUILD)/unit_tests $(BUILD)/unit_tests_openssl_only
+	$(AFTER_DEPS) install
 	test/run_checks.sh
 
 demo: deps
-	$(MAKE) all
-	$(MAKE) install
+	$(AFTER_DEPS) all
+	$(AFTER_DEPS) install
 	demo/run_demo.sh
 
 bench: deps
-	$(MAKE) all
-	$(MAKE) install
+	$(AFTER_DEPS) all
+	$(AFTER_DEPS) install
 	bench/run_bench.sh
 
 SEEDS ?= 1-2000
 fuzz-erase: deps
-	$(MAKE) all
-	$(MAKE) install
+	$(AFTER_DEPS) all
+	$(AFTER_DEPS) install
 	bash -c '. test/lib/cluster.sh && cluster_start && ERASE_FUZZ_SEEDS=$(SEEDS) bash test/suites/erase_fuzz.sh'
 
 clean:

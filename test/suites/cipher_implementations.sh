@@ -88,6 +88,11 @@ shredded='SELECT count(*) FILTER (WHERE gdpr_decrypt(v, $$vault.v$$) IS NULL) FR
 # from the configuration the first run started with (its tests leave
 # settings behind with ALTER SYSTEM, e.g. a second master key version)
 q -d postgres -c "ALTER SYSTEM RESET ALL" -c "SELECT pg_reload_conf()" >/dev/null
+# and without the reader roles (cluster-wide) that the first run and the
+# isolation specs left behind with their databases
+q -d postgres -c "DROP DATABASE IF EXISTS isolation_regression" -c "DROP DATABASE IF EXISTS contrib_regression" >/dev/null
+q -d postgres -c "SELECT format('DROP ROLE %I;', rolname) FROM pg_roles WHERE rolname LIKE 'gdpr\_reader\_%'" \
+  | "$bindir/psql" -X -q -d postgres >/dev/null
 sleep 1
 PGXS_TEST=$(pg_config --pkglibdir)/pgxs/src/test
 results=build/test-results/regress-openssl
