@@ -55,11 +55,28 @@ CREATE INDEX subject_key_address ON gdpr.subject_key (subject_address, key_class
 -- subject's key lock (which shredding takes too), a shredded row of the
 -- same subject and class committed meanwhile makes the creating
 -- transaction fail (40001; KeyStore::check_new_keys).
--- The lock that orders shredding a subject's keys against a transaction
--- committing a new key of the subject.
+-- The locks that order shredding a subject's keys against a transaction
+-- committing a new key of the subject. Shredding takes two: the subject's
+-- own and one of 64 stripes. A creator of a few keys takes each subject's
+-- own lock; a creator of many (a bulk load of 100,000 new subjects) takes
+-- the stripes instead, since one lock per subject would exhaust the
+-- server's lock table. Both kinds are taken in one sorted order.
 CREATE FUNCTION gdpr._lock_key_address(address bytea) RETURNS void
   LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT pg_advisory_xact_lock(hashtext('pg_gdpr.key'), hashtext(encode(address, 'hex')))
+  SELECT pg_advisory_xact_lock(hashtext('pg_gdpr.key'), h),
+         pg_advisory_xact_lock(hashtext('pg_gdpr.key_stripe'), h OPERATOR(pg_catalog.&) 63)
+    FROM (SELECT hashtext(encode(address, 'hex')) AS h) x
+$fn$;
+CREATE FUNCTION gdpr._lock_new_key_addresses(addresses_hex text[]) RETURNS void
+  LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT NULL::void FROM (
+    SELECT count(pg_advisory_xact_lock(l.space, l.lock_id)) FROM (
+      SELECT DISTINCT
+             CASE WHEN many THEN hashtext('pg_gdpr.key_stripe') ELSE hashtext('pg_gdpr.key') END AS space,
+             CASE WHEN many THEN hashtext(a) OPERATOR(pg_catalog.&) 63 ELSE hashtext(a) END AS lock_id
+        FROM unnest(addresses_hex) a,
+             (SELECT cardinality(addresses_hex) OPERATOR(pg_catalog.>) 64 AS many) m
+       ORDER BY 1, 2) l) locked
 $fn$;
 ALTER SEQUENCE gdpr.subject_key_key_id_seq OWNED BY gdpr.subject_key.key_id;
 COMMENT ON TABLE gdpr.subject_key IS
