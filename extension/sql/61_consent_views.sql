@@ -35,6 +35,17 @@ COMMENT ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) IS
 REVOKE ALL ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO gdpr_app;
 
+-- "The subject may be processed for the purpose now", per row: the C
+-- filter of processing_filter.cpp (an index probe per row for lookups, one
+-- load of the purpose's state and a hash probe per row for scans). Read by
+-- the views' readers; it checks they may learn the purpose's state.
+CREATE FUNCTION @extschema@.gdpr_may_process(kind text, purpose text, needs_consent boolean, subject anyelement)
+  RETURNS boolean LANGUAGE c STABLE PARALLEL SAFE COST 1 AS 'MODULE_PATHNAME', 'gdpr_may_process';
+COMMENT ON FUNCTION @extschema@.gdpr_may_process(text, text, boolean, anyelement) IS
+  'The row filter of consent-aware views: whether the subject may be processed for the purpose now (readers of the purpose''s views only)';
+REVOKE ALL ON FUNCTION @extschema@.gdpr_may_process(text, text, boolean, anyelement) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.gdpr_may_process(text, text, boolean, anyelement) TO gdpr_app, gdpr_admin;
+
 -- The subject a row of e.rel belongs to through edge e, as an expression
 -- over alias: the column itself for a direct edge, else the parent's
 -- subject found through the foreign key (one scalar subquery per level).
@@ -101,11 +112,9 @@ BEGIN
 END
 $fn$;
 
--- "The subject expr (of kind) may be processed for purpose p now." Shaped
--- for the planner: a semi-join (consent: the few who agreed) or an
--- anti-join (the others: the few who are blocked) against the small state
--- table, hashed for scans and probed by index for lookups; integer ids are
--- compared as integers.
+-- "The subject expr (of kind) may be processed for purpose p now": the C
+-- filter for one subject; for a linked array of ids, an anti-join over
+-- every id it names (rare, and not on the fast path).
 CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean,
                                       is_array boolean DEFAULT false) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -119,22 +128,14 @@ CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, null
       THEN format('NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) u(id) WHERE NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
                   expr, kind, p.purpose,
                   CASE WHEN int_id THEN 's.subject_int OPERATOR(pg_catalog.=) u.id' ELSE 's.subject_id OPERATOR(pg_catalog.=) u.id::pg_catalog.text' END)
-    WHEN p.lawful_basis <> 'consent'
-      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND NOT s.allowed)',
-                  kind, p.purpose, match)
-    WHEN nullable
-      THEN format('((%s) IS NULL OR EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
-                  expr, kind, p.purpose, match)
-    ELSE format('(%s)%s = ANY (SELECT s.%s FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.allowed)',
-                expr, CASE WHEN int_id THEN '' ELSE '::pg_catalog.text' END, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END,
-                kind, p.purpose) END
+    -- one subject (NULL: nobody's, which the filter lets through)
+    ELSE format('@extschema@.gdpr_may_process(%L::pg_catalog.text, %L::pg_catalog.text, %L::pg_catalog.bool, (%s))',
+                kind, p.purpose, p.lawful_basis = 'consent', expr) END
     FROM (SELECT t.typname IN ('int2', 'int4', 'int8') AS int_id
             FROM gdpr.subject_kind k
             JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
             JOIN pg_type t ON t.oid = a.atttypid
-           WHERE k.kind = _may_process_sql.kind) x,
-         LATERAL (SELECT CASE WHEN x.int_id THEN format('s.subject_int OPERATOR(pg_catalog.=) (%s)', expr)
-                              ELSE format('s.subject_id OPERATOR(pg_catalog.=) (%s)::pg_catalog.text', expr) END AS match) m
+           WHERE k.kind = _may_process_sql.kind) x
 $fn$;
 
 -- The subjects of a table's rows, found once per view build (the walk of
@@ -333,6 +334,8 @@ BEGIN
   IF decrypts THEN
     EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_view_decrypt(bytea, text) TO %I', reader);
   END IF;
+  EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_may_process(pg_catalog.text, pg_catalog.text, pg_catalog.bool, anyelement) TO %I, %s',
+                 reader, owner);
   -- writes
   IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = v AND t.tgname = 'gdpr_write') THEN
     EXECUTE format('DROP TRIGGER gdpr_write ON %s', qualified);
