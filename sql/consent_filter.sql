@@ -98,9 +98,9 @@ BEGIN
     IF how = 'scan' THEN
       RETURN QUERY EXECUTE format('SELECT %L, %I::text FROM pf.%I', t.rel, t.key, t.rel || '_' || purpose);
     ELSIF how = 'lookups' THEN
-      -- one statement per row: each reads the state by one index probe
+      -- one statement per row (a fifth of them): each reads the state by one index probe
       FOR id IN SELECT e.row_id FROM pf.expected e WHERE e.rel = t.rel AND e.purpose = shown.purpose
-                  AND (e.visible OR hashtext(e.row_id) % 4 = 0) LOOP
+                  AND hashtext(e.row_id) % 5 = 0 LOOP
         RETURN QUERY EXECUTE format('SELECT %L, %I::text FROM pf.%I WHERE %I::text = $1', t.rel, t.key,
                                     t.rel || '_' || purpose, t.key) USING id;
       END LOOP;
@@ -123,7 +123,8 @@ GRANT EXECUTE ON FUNCTION pf.shown(text, text) TO gdpr_reader_direct_marketing, 
 CREATE FUNCTION pf.compare(purpose text, how text) RETURNS TABLE (rel text, shown bigint, expected bigint, wrong bigint)
 LANGUAGE sql AS $$
   WITH s AS (SELECT DISTINCT * FROM pf.shown(purpose, how)),
-       e AS (SELECT x.rel, x.row_id FROM pf.expected x WHERE x.purpose = compare.purpose AND x.visible)
+       e AS (SELECT x.rel, x.row_id FROM pf.expected x WHERE x.purpose = compare.purpose AND x.visible
+                AND (how <> 'lookups' OR hashtext(x.row_id) % 5 = 0))
   SELECT r.rel, (SELECT count(*) FROM s WHERE s.rel = r.rel), (SELECT count(*) FROM e WHERE e.rel = r.rel),
          (SELECT count(*) FROM ((SELECT * FROM s EXCEPT SELECT * FROM e) UNION ALL (SELECT * FROM e EXCEPT SELECT * FROM s)) d
            WHERE d.rel = r.rel)
