@@ -185,5 +185,22 @@ REVOKE ALL ON pf.customers_direct_marketing FROM pf_outsider;
 REVOKE ALL ON SCHEMA pf FROM pf_outsider;
 DROP ROLE pf_outsider;
 
+-- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA pf CASCADE;
+DELETE FROM gdpr.subject_kind WHERE kind LIKE 'pf\_%';
+DELETE FROM gdpr.choice;
+DELETE FROM gdpr.processing_state;
+DELETE FROM gdpr.purpose;
+DELETE FROM gdpr.processor;
+DELETE FROM gdpr.category_retention;
+DO $$
+DECLARE
+  r name;
+BEGIN
+  FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'gdpr\_reader\_%' LOOP
+    EXECUTE format('DROP OWNED BY %I', r);
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP;
+END
+$$;

@@ -117,25 +117,15 @@ $fn$;
 -- every id it names (rare, and not on the fast path).
 CREATE FUNCTION gdpr._may_process_sql(p gdpr.purpose, kind text, expr text, nullable boolean,
                                       is_array boolean DEFAULT false) RETURNS text
-  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT CASE
-    -- a linked array of ids: every subject it names
-    WHEN is_array AND p.lawful_basis <> 'consent'
-      THEN format('NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND s.%s OPERATOR(pg_catalog.=) ANY ((%s)%s) AND NOT s.allowed)',
-                  kind, p.purpose, CASE WHEN int_id THEN 'subject_int' ELSE 'subject_id' END, expr,
-                  CASE WHEN int_id THEN '' ELSE '::pg_catalog.text[]' END)
+    -- a linked array of ids: every subject it names (NULL elements are nobody)
     WHEN is_array
-      THEN format('NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) u(id) WHERE NOT EXISTS (SELECT 1 FROM gdpr.processing_state s WHERE s.kind OPERATOR(pg_catalog.=) %L AND s.purpose OPERATOR(pg_catalog.=) %L AND %s AND s.allowed))',
-                  expr, kind, p.purpose,
-                  CASE WHEN int_id THEN 's.subject_int OPERATOR(pg_catalog.=) u.id' ELSE 's.subject_id OPERATOR(pg_catalog.=) u.id::pg_catalog.text' END)
+      THEN format('NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) u(id) WHERE NOT @extschema@.gdpr_may_process(%L::pg_catalog.text, %L::pg_catalog.text, %L::pg_catalog.bool, u.id))',
+                  expr, kind, p.purpose, p.lawful_basis = 'consent')
     -- one subject (NULL: nobody's, which the filter lets through)
     ELSE format('@extschema@.gdpr_may_process(%L::pg_catalog.text, %L::pg_catalog.text, %L::pg_catalog.bool, (%s))',
                 kind, p.purpose, p.lawful_basis = 'consent', expr) END
-    FROM (SELECT t.typname IN ('int2', 'int4', 'int8') AS int_id
-            FROM gdpr.subject_kind k
-            JOIN pg_attribute a ON a.attrelid = k.root_table AND a.attname = k.id_column
-            JOIN pg_type t ON t.oid = a.atttypid
-           WHERE k.kind = _may_process_sql.kind) x
 $fn$;
 
 -- The subjects of a table's rows, found once per view build (the walk of
@@ -158,12 +148,23 @@ CREATE FUNCTION gdpr._row_condition(subjects jsonb, p gdpr.purpose, alias text) 
     FROM gdpr._subjects_as(subjects, alias) r
 $fn$;
 
--- The columns of rel as a purpose sees them.
+-- The columns of rel as a purpose sees them. A hidden column is NULL of
+-- its type, or of the base type of its domain (a NOT NULL or CHECK domain
+-- would refuse the NULL).
 CREATE FUNCTION gdpr._view_columns(rel regclass, p gdpr.purpose)
   RETURNS TABLE (column_name name, type_name text, visible boolean, encrypted boolean, context text,
                  generated boolean, default_sql text)
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT l.column_name, l.type_name, l.category IS NULL OR l.category = ANY (p.categories), l.encrypted, l.context,
+  SELECT l.column_name,
+         CASE WHEN l.category IS NULL OR l.category = ANY (p.categories) THEN l.type_name
+              ELSE (WITH RECURSIVE base(oid, typmod, domain) AS (
+                      SELECT t.oid, a.atttypmod, t.typtype = 'd' FROM pg_type t WHERE t.oid = a.atttypid
+                      UNION ALL
+                      SELECT t.typbasetype, t.typtypmod, bt.typtype = 'd'
+                        FROM base b JOIN pg_type t ON t.oid = b.oid JOIN pg_type bt ON bt.oid = t.typbasetype
+                       WHERE b.domain)
+                    SELECT format_type(b.oid, b.typmod) FROM base b WHERE NOT b.domain) END,
+         l.category IS NULL OR l.category = ANY (p.categories), l.encrypted, l.context,
          a.attgenerated <> '' ,
          CASE WHEN a.attidentity <> '' THEN format('pg_catalog.nextval(%L::pg_catalog.regclass)', pg_get_serial_sequence(rel::text, l.column_name))
               ELSE pg_get_expr(d.adbin, d.adrelid) END
@@ -283,6 +284,7 @@ DECLARE
   grant_row record;
   v regclass;
   c record;
+  write_function regprocedure;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM gdpr.subject_kind k, gdpr._map_tables(k.kind) t WHERE t.rel = _build_view.rel) THEN
     RAISE EXCEPTION 'table % is not in the data map', rel
@@ -290,9 +292,25 @@ BEGIN
             DETAIL = 'A consent-aware view filters rows by their subject; pg_gdpr knows the subjects of mapped tables only.',
             HINT = 'Register a subject kind whose map reaches it (gdpr_register_subject, gdpr_link); gdpr_data_map() lists the tables.';
   END IF;
-  IF existing IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gdpr.consent_view cv WHERE cv.view = existing) THEN
+  -- Only a rebuild of this very view (same table, same purpose) may
+  -- replace a relation or a write function that exists: anything else
+  -- under that name belongs to someone, who would lose it to the table's
+  -- owner (a trigger function handed over becomes that owner's code
+  -- running in its callers' sessions).
+  IF existing IS NOT NULL AND NOT EXISTS (SELECT 1 FROM gdpr.consent_view cv
+                                           WHERE cv.view = existing AND cv.rel = _build_view.rel
+                                             AND cv.purpose = _build_view.purpose) THEN
     RAISE EXCEPTION 'relation % already exists', qualified
       USING ERRCODE = 'duplicate_table', HINT = 'Name the view differently: gdpr_create_view(rel, purpose, view_name).';
+  END IF;
+  write_function := to_regprocedure(format('%I.%I()', view_schema, left(view_name || '_write', 63)));
+  IF write_function IS NOT NULL
+     AND NOT (existing IS NOT NULL AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = existing
+                                                  AND t.tgname = 'gdpr_write' AND t.tgfoid = write_function)) THEN
+    RAISE EXCEPTION 'function %() already exists', format('%I.%I', view_schema, left(view_name || '_write', 63))
+      USING ERRCODE = 'duplicate_function',
+            DETAIL = 'The view''s write trigger function would take its name.',
+            HINT = 'Name the view differently: gdpr_create_view(rel, purpose, view_name).';
   END IF;
   SELECT string_agg(CASE WHEN NOT vc.visible AND vc.encrypted THEN format('NULL::pg_catalog.text AS %I', vc.column_name)
                          WHEN NOT vc.visible THEN format('NULL::%s AS %I', vc.type_name, vc.column_name)
@@ -308,7 +326,7 @@ BEGIN
     EXCEPTION WHEN invalid_table_definition OR datatype_mismatch OR feature_not_supported THEN
       -- a column changed type (tagged encrypted, say): drop and make it
       -- again, with the grants it had
-      SELECT c.relacl INTO saved_acl FROM pg_class c WHERE c.oid = existing;
+      SELECT pc.relacl INTO saved_acl FROM pg_class pc WHERE pc.oid = existing;
       SELECT * INTO registered FROM gdpr.consent_view cv WHERE cv.view = existing;
       EXECUTE format('DROP VIEW %s', qualified);
       EXECUTE format('CREATE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
@@ -354,6 +372,10 @@ BEGIN
   ELSE
     EXECUTE format('CREATE TRIGGER gdpr_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION gdpr._consent_view_read_only(%L)',
                    qualified, purpose);
+    -- the purpose no longer writes: the view's own write function goes
+    IF write_function IS NOT NULL THEN
+      EXECUTE format('DROP FUNCTION %s', write_function);
+    END IF;
   END IF;
   -- a view dropped and made again has a new oid; the list follows it
   IF registered.view IS NOT NULL AND registered.view::oid <> v::oid THEN
