@@ -1,17 +1,19 @@
-// gdpr._require_explicit_consent(kind, column, kind, column, ...): the row
-// trigger on tables with columns tagged `sensitive` (Art. 9). A new or
-// changed sensitive value is accepted only if one of the row's subjects
-// (the columns named in the arguments, one per kind's direct edge) has
-// given explicit consent to a purpose based on consent that uses sensitive
-// data. pg_gdpr installs it (see gdpr._sync_sensitive_guard); the WHEN
-// clause lets rows without a new sensitive value through without a call.
+// gdpr_sensitive_guard(kind, column, lookup, ...): the AFTER row trigger on
+// tables with columns tagged `sensitive` (Art. 9). A new sensitive value,
+// or one whose row changes subject, is accepted only if one of the row's
+// subjects has given explicit consent to a purpose based on consent that
+// uses sensitive data. pg_gdpr installs it (see gdpr._sync_sensitive_guard)
+// with one triple per subject edge: the kind, and either the column that
+// holds the subject's id or a query that finds the subject through the
+// row's parents ($1 is the row). AFTER, so that it judges the row as
+// stored, after every BEFORE trigger, generated columns included.
 //
 // As in erased_subject_guard.cpp: the subject id is read with its type's
-// output function, never a cast; the consent state is read as pg_gdpr's
-// owner with the latest snapshot (a withdrawal committed a moment ago
-// counts); ids never appear in messages. pg_gdpr's own statements on the
-// table (erasure re-keying a held value, rectification) run in a
-// security-restricted operation and are not checked again.
+// output function, never a cast; parents are read as the table's owner,
+// the consent state as pg_gdpr's owner, with the latest snapshot (a
+// withdrawal committed a moment ago counts); ids never appear in messages.
+// pg_gdpr's own statements on the table (erasure re-keying a held value,
+// rectification) are not judged again (run_as::in_own_statement).
 //
 // Written without C++ objects: PostgreSQL errors pass through untouched.
 extern "C" {
@@ -24,6 +26,7 @@ extern "C" {
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "funcapi.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -60,50 +63,83 @@ bool has_explicit_consent(const char* kind, const char* subject) {
   return !isnull && DatumGetBool(found);
 }
 
+// The subject id found by a lookup through the row's parents, as text, or
+// NULL. Runs as the table's owner, like every pg_gdpr statement on a user
+// table.
+char* subject_through_parents(Relation rel, HeapTuple row, const char* lookup) {
+  gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::relation_owner(RelationGetRelid(rel)));
+  Oid types[1] = {rel->rd_rel->reltype};
+  Datum values[1] = {heap_copy_tuple_as_datum(row, RelationGetDescr(rel))};
+  int status = SPI_execute_with_args(lookup, 1, types, values, nullptr, true, 1);
+  if (status != SPI_OK_SELECT) elog(ERROR, "pg_gdpr: subject lookup failed: %s", SPI_result_code_string(status));
+  char* subject = nullptr;
+  if (SPI_processed == 1) {
+    bool isnull = true;
+    Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull) {
+      Oid output_function;
+      bool is_varlena;
+      getTypeOutputInfo(SPI_gettypeid(SPI_tuptable->tupdesc, 1), &output_function, &is_varlena);
+      subject = OidOutputFunctionCall(output_function, value);
+    }
+  }
+  gdpr::run_as::leave(saved);
+  return subject;
+}
+
 }  // namespace
 
 extern "C" {
-PG_FUNCTION_INFO_V1(gdpr_require_explicit_consent);
+PG_FUNCTION_INFO_V1(gdpr_sensitive_guard);
 }
 
-extern "C" Datum gdpr_require_explicit_consent(PG_FUNCTION_ARGS) {
+extern "C" Datum gdpr_sensitive_guard(PG_FUNCTION_ARGS) {
   if (!CALLED_AS_TRIGGER(fcinfo)) {
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                    errmsg("gdpr._require_explicit_consent() must be called as a trigger")));
+                    errmsg("gdpr_sensitive_guard() must be called as a trigger")));
   }
   auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
   const int nargs = trigger->tg_trigger->tgnargs;
-  if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
-      nargs % 2 != 0) {
+  if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_AFTER(trigger->tg_event) ||
+      nargs % 3 != 0) {
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                    errmsg("gdpr._require_explicit_consent() must be a BEFORE ROW trigger with "
-                           "pairs of subject kind and column as arguments")));
+                    errmsg("gdpr_sensitive_guard() must be an AFTER ROW trigger with triples of "
+                           "subject kind, column and lookup as arguments")));
   }
   HeapTuple row = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
                                                               : trigger->tg_trigtuple;
-  if (InSecurityRestrictedOperation()) return PointerGetDatum(row);
+  if (gdpr::run_as::in_own_statement()) return PointerGetDatum(nullptr);
 
   Relation rel = trigger->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
   char** args = trigger->tg_trigger->tgargs;
 
-  gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::extension_owner());
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
-  prepare_plan();
   bool consented = false;
-  for (int i = 0; i + 1 < nargs && !consented; i += 2) {
-    int attnum = SPI_fnumber(desc, args[i + 1]);
-    if (attnum <= 0) continue;  // renamed or dropped: the guard is re-installed on DDL
-    bool isnull = true;
-    Datum value = heap_getattr(row, attnum, desc, &isnull);
-    if (isnull) continue;
-    Oid output_function;
-    bool is_varlena;
-    getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output_function, &is_varlena);
-    consented = has_explicit_consent(args[i], OidOutputFunctionCall(output_function, value));
+  for (int i = 0; i + 2 < nargs && !consented; i += 3) {
+    char* subject = nullptr;
+    if (args[i + 1][0] != '\0') {
+      int attnum = SPI_fnumber(desc, args[i + 1]);
+      if (attnum <= 0) continue;  // renamed or dropped: the guard is re-installed on DDL
+      bool isnull = true;
+      Datum value = heap_getattr(row, attnum, desc, &isnull);
+      if (isnull) continue;
+      Oid output_function;
+      bool is_varlena;
+      getTypeOutputInfo(TupleDescAttr(desc, attnum - 1)->atttypid, &output_function, &is_varlena);
+      subject = OidOutputFunctionCall(output_function, value);
+    } else if (args[i + 2][0] != '\0') {
+      subject = subject_through_parents(rel, row, args[i + 2]);
+      if (subject == nullptr) continue;
+    } else {
+      continue;
+    }
+    gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::extension_owner());
+    prepare_plan();
+    consented = has_explicit_consent(args[i], subject);
+    gdpr::run_as::leave(saved);
   }
   SPI_finish();
-  gdpr::run_as::leave(saved);
   if (!consented) {
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -117,5 +153,5 @@ extern "C" Datum gdpr_require_explicit_consent(PG_FUNCTION_ARGS) {
              errhint("Record the consent first: gdpr_set_consent(kind, id, purpose, true, source) "
                      "for a purpose based on consent whose categories include sensitive.")));
   }
-  return PointerGetDatum(row);
+  return PointerGetDatum(nullptr);
 }

@@ -76,6 +76,70 @@ INSERT INTO ch.accounts VALUES (1, 'DE1234', 'pro');
 SELECT gdpr_create_view('ch.accounts', 'product_improvement') AS view;
 SELECT * FROM ch.accounts_product_improvement;
 
+-- section: Art. 9: sensitive values in a child table, guarded through its parents
+CREATE TABLE ch.visits (visit_id int PRIMARY KEY, patient_id bigint NOT NULL REFERENCES ch.patients (patient_id));
+CREATE TABLE ch.findings (finding_id int PRIMARY KEY, visit_id int NOT NULL REFERENCES ch.visits,
+                          finding text, severity int,
+                          finding_class text GENERATED ALWAYS AS (upper(left(finding, 3))) STORED);
+SELECT gdpr_tag('ch.findings', 'finding', 'sensitive') IS NOT NULL AS tagged;
+SELECT gdpr_tag('ch.findings', 'finding_class', 'sensitive') IS NOT NULL AS tagged;
+SELECT tgname, tgtype & 2 = 0 AS after_row, pg_get_triggerdef(oid) ~ 'SELECT' AS looks_up_parents
+  FROM pg_trigger WHERE tgrelid = 'ch.findings'::regclass AND tgname LIKE 'gdpr%' ORDER BY 1;
+INSERT INTO ch.visits VALUES (10, 1), (20, 2);
+SELECT gdpr_set_consent('ch_patient', '1', 'health_care', true, 'web_form') > 0 AS ada_consents;
+INSERT INTO ch.findings (finding_id, visit_id, finding) VALUES (1, 10, 'hypertension');
+SELECT test.error_of($$INSERT INTO ch.findings (finding_id, visit_id, finding) VALUES (2, 20, 'diabetes')$$);
+-- moving a sensitive value to a subject without consent, however it is done
+SELECT test.error_of($$UPDATE ch.findings SET visit_id = 20 WHERE finding_id = 1$$);
+SELECT test.error_of($$INSERT INTO ch.findings (finding_id, visit_id, finding) VALUES (1, 10, NULL)
+                       ON CONFLICT (finding_id) DO UPDATE SET visit_id = 20$$);
+UPDATE ch.findings SET severity = 3 WHERE finding_id = 1;
+SELECT finding_id, visit_id, finding, finding_class, severity FROM ch.findings;
+
+-- section: Art. 9: a later BEFORE trigger that derives a sensitive value is judged too
+CREATE FUNCTION ch.derive() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.finding := coalesce(NEW.finding, 'derived: at risk');
+  RETURN NEW;
+END $$;
+CREATE TRIGGER zz_derive BEFORE INSERT ON ch.findings FOR EACH ROW EXECUTE FUNCTION ch.derive();
+SELECT test.error_of($$INSERT INTO ch.findings (finding_id, visit_id) VALUES (3, 20)$$);
+DROP TRIGGER zz_derive ON ch.findings;
+
+-- section: Art. 9: a security-restricted operation of a writer does not skip the guard
+CREATE ROLE ch_writer;
+GRANT USAGE ON SCHEMA ch TO ch_writer;
+GRANT INSERT ON ch.findings TO ch_writer;
+GRANT CREATE ON SCHEMA ch TO ch_writer;
+SET ROLE ch_writer;
+CREATE FUNCTION ch.sneak() RETURNS int LANGUAGE sql AS $$
+  INSERT INTO ch.findings (finding_id, visit_id, finding) VALUES (4, 20, 'positive') RETURNING 1
+$$;
+SELECT test.error_of($$CREATE MATERIALIZED VIEW ch.mv AS SELECT ch.sneak()$$);
+RESET ROLE;
+SELECT count(*) AS stored_for_bob FROM ch.findings f JOIN ch.visits v USING (visit_id) WHERE v.patient_id = 2;
+
+-- section: Art. 9: an owner's new partition gets the guard, and it holds there
+SET ROLE ch_clinic;
+CREATE TABLE ch.labs (patient_id bigint NOT NULL REFERENCES ch.patients (patient_id), taken date NOT NULL,
+                      result text) PARTITION BY RANGE (taken);
+CREATE TABLE ch.labs_2026 PARTITION OF ch.labs FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT gdpr_tag('ch.labs', 'result', 'sensitive') IS NOT NULL AS tagged;
+CREATE TABLE ch.labs_2027 PARTITION OF ch.labs FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+INSERT INTO ch.labs VALUES (1, '2027-03-01', 'negative');
+SELECT test.error_of($$INSERT INTO ch.labs VALUES (2, '2027-03-01', 'positive')$$);
+SELECT test.error_of($$INSERT INTO ch.labs_2026 VALUES (2, '2026-03-01', 'positive')$$);
+RESET ROLE;
+
+-- section: rows tied by ON DELETE SET NULL follow their subject's restriction
+CREATE TABLE ch.sessions (session_id int PRIMARY KEY,
+                          patient_id bigint REFERENCES ch.patients (patient_id) ON DELETE SET NULL, ip inet);
+SELECT gdpr_tag('ch.sessions', 'ip', 'technical') IS NOT NULL AS tagged;
+INSERT INTO ch.sessions VALUES (1, 1, '10.0.0.1'), (2, 2, '10.0.0.2'), (3, NULL, '10.0.0.3');
+SELECT gdpr_create_view('ch.sessions', 'security_compliance') AS view;
+SELECT gdpr_restrict('ch_patient', '2', 'accuracy contested') > 0 AS bob_restricted;
+SELECT session_id, ip FROM ch.sessions_security_compliance ORDER BY 1;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

@@ -82,8 +82,9 @@ $fn$;
 
 -- The subjects of rel's rows, per kind whose map holds rel: (kind, edge
 -- name, expression over alias, whether it may be NULL, whether it is a
--- linked array of ids). Edges that erasure only detaches (ON DELETE SET
--- NULL) do not make a row the subject's.
+-- linked array of ids). An edge that erasure only detaches (ON DELETE SET
+-- NULL) still names a subject whose choices the row follows while it is
+-- attached (a session's IP address), and seals only when nothing else names one.
 CREATE FUNCTION gdpr._row_subjects(rel regclass, alias text)
   RETURNS TABLE (kind text, edge text, expr text, nullable boolean, is_array boolean)
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -96,14 +97,14 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM gdpr._map_tables(k.kind) t WHERE t.rel = _row_subjects.rel);
     edges := gdpr._edges(k.kind);
     FOR e IN SELECT m.* FROM unnest(edges) m
-              WHERE m.rel = _row_subjects.rel AND NOT coalesce(m.on_delete IN ('n', 'd'), false)
+              WHERE m.rel = _row_subjects.rel
               ORDER BY gdpr._edge_is_direct(k, m) DESC,
                        (m.edge = 'link' AND gdpr._element_type(m.rel, m.cols[1]) IS NOT NULL),
                        m.edge DESC, m.constraint_name LOOP
       kind := k.kind;
       edge := coalesce(e.constraint_name, e.edge || ' ' || e.cols[1]);
       expr := gdpr._subject_expr(k, edges, e, alias);
-      nullable := NOT gdpr._edge_is_direct(k, e) OR e.nullable;
+      nullable := NOT gdpr._edge_is_direct(k, e) OR e.nullable OR coalesce(e.on_delete IN ('n', 'd'), false);
       is_array := e.edge = 'link' AND gdpr._element_type(e.rel, e.cols[1]) IS NOT NULL;
       CONTINUE WHEN expr IS NULL;
       RETURN NEXT;
@@ -473,40 +474,63 @@ COMMENT ON FUNCTION @extschema@.gdpr_refresh_views() IS
 
 -- ---- Art. 9: sensitive columns ----------------------------------------------
 
-CREATE FUNCTION gdpr._require_explicit_consent() RETURNS trigger
-  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_require_explicit_consent';
+-- The guard's trigger function; only ever called as a trigger. Tables'
+-- owners get EXECUTE, since creating a partition clones the trigger as
+-- they are.
+CREATE FUNCTION @extschema@.gdpr_sensitive_guard() RETURNS trigger
+  LANGUAGE c AS 'MODULE_PATHNAME', 'gdpr_sensitive_guard';
+COMMENT ON FUNCTION @extschema@.gdpr_sensitive_guard() IS
+  'The Art. 9 guard (an AFTER row trigger that pg_gdpr installs on tables with sensitive columns)';
+REVOKE ALL ON FUNCTION @extschema@.gdpr_sensitive_guard() FROM PUBLIC;
 
--- Installs (or removes) the guard of a table: the insert and update
--- triggers, with the row's direct subject columns as arguments.
+-- Installs (or removes) the guard of a table: AFTER INSERT and UPDATE
+-- triggers (AFTER: they see the row as stored, after every BEFORE trigger,
+-- generated columns included), with a triple per subject edge: kind,
+-- subject column, or a lookup through the parents ($1 is the row). An
+-- UPDATE is judged when it writes a sensitive value or moves one to
+-- another subject.
 CREATE FUNCTION gdpr._sync_sensitive_guard(rel regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   sensitive name[] := ARRAY(SELECT l.column_name FROM gdpr._column_labels(rel) l WHERE l.category = 'sensitive' ORDER BY l.attnum);
+  subjects jsonb;
   args text;
+  subject_columns name[];
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_insert') THEN
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_insert' AND t.tgparentid = 0) THEN
     EXECUTE format('DROP TRIGGER gdpr_sensitive_insert ON %s', rel);
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_update') THEN
+  IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'gdpr_sensitive_update' AND t.tgparentid = 0) THEN
     EXECUTE format('DROP TRIGGER gdpr_sensitive_update ON %s', rel);
   END IF;
   IF cardinality(sensitive) = 0 THEN
     RETURN;
   END IF;
-  SELECT string_agg(format('%L, %L', r.kind, substr(r.expr, length('t0.') + 1)), ', ')
-    INTO args
-    FROM gdpr._row_subjects(rel, 't0') r
-   WHERE r.expr ~ '^t0\.' AND NOT r.is_array;
+  subjects := gdpr._subjects_json(rel);
+  SELECT string_agg(format('%L, %L, %L', r.kind,
+                           CASE WHEN r.direct THEN (parse_ident(r.expr))[2] ELSE '' END,
+                           CASE WHEN r.direct THEN '' ELSE 'SELECT ' || replace(r.expr, 'row__.', '($1).') END), ', '),
+         array_agg(DISTINCT c.col) FILTER (WHERE c.col IS NOT NULL)
+    INTO args, subject_columns
+    FROM (SELECT x.*, x.expr ~ '^row__\.("[^"]+"|[^.()" ]+)$' AS direct
+            FROM jsonb_to_recordset(subjects) AS x(kind text, edge text, expr text, nullable boolean, is_array boolean)
+           WHERE NOT x.is_array) r
+    LEFT JOIN LATERAL (SELECT (parse_ident('row__.' || m[1]))[2] AS col
+                         FROM regexp_matches(r.expr, 'row__\.("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)', 'g') m) c ON true;
   IF args IS NULL THEN
-    RAISE WARNING 'no subject column found in %: writes of its sensitive columns are refused', rel
-      USING DETAIL = 'The Art. 9 guard needs a column naming the row''s subject (root id, link, or foreign key to the root).',
+    RAISE WARNING 'no subject found for the rows of %: writes of its sensitive columns are refused', rel
+      USING DETAIL = 'The Art. 9 guard needs to know the row''s subject (root id, link, or a foreign key path to the root).',
             HINT = 'Register or link the table (gdpr_register_subject, gdpr_link), then gdpr_refresh_views().';
   END IF;
-  EXECUTE format('CREATE TRIGGER gdpr_sensitive_insert BEFORE INSERT ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION gdpr._require_explicit_consent(%s)',
+  EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.gdpr_sensitive_guard() TO %s',
+                 (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = rel));
+  EXECUTE format('CREATE TRIGGER gdpr_sensitive_insert AFTER INSERT ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION @extschema@.gdpr_sensitive_guard(%s)',
                  rel, (SELECT string_agg(format('NEW.%I IS NOT NULL', c), ' OR ') FROM unnest(sensitive) c), coalesce(args, ''));
-  EXECUTE format('CREATE TRIGGER gdpr_sensitive_update BEFORE UPDATE OF %s ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION gdpr._require_explicit_consent(%s)',
-                 (SELECT string_agg(quote_ident(c), ', ') FROM unnest(sensitive) c), rel,
-                 (SELECT string_agg(format('NEW.%I IS DISTINCT FROM OLD.%I AND NEW.%I IS NOT NULL', c, c, c), ' OR ') FROM unnest(sensitive) c),
+  EXECUTE format('CREATE TRIGGER gdpr_sensitive_update AFTER UPDATE ON %s FOR EACH ROW WHEN ((%s) AND (%s)) EXECUTE FUNCTION @extschema@.gdpr_sensitive_guard(%s)',
+                 rel,
+                 (SELECT string_agg(format('NEW.%I IS NOT NULL', c), ' OR ') FROM unnest(sensitive) c),
+                 (SELECT string_agg(format('NEW.%I IS DISTINCT FROM OLD.%I', c, c), ' OR ')
+                    FROM unnest(sensitive || coalesce(subject_columns, '{}')) c),
                  coalesce(args, ''));
 END
 $fn$;
