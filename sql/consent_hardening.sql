@@ -140,6 +140,27 @@ SELECT gdpr_create_view('ch.sessions', 'security_compliance') AS view;
 SELECT gdpr_restrict('ch_patient', '2', 'accuracy contested') > 0 AS bob_restricted;
 SELECT session_id, ip FROM ch.sessions_security_compliance ORDER BY 1;
 
+-- section: after an erasure, rows kept under a legal hold are seen only for legal claims
+CREATE TABLE ch.invoices (invoice_id int PRIMARY KEY, patient_id bigint NOT NULL REFERENCES ch.patients (patient_id),
+                          issued_on date NOT NULL, billed_to text, amount numeric);
+CREATE TABLE ch.receipts (invoice_id int, line int, patient_id bigint NOT NULL REFERENCES ch.patients (patient_id),
+                          issued_on date NOT NULL, PRIMARY KEY (invoice_id, line));
+SELECT gdpr_tag('ch.invoices', 'billed_to', 'personal') IS NOT NULL AS tagged;
+SELECT gdpr_hold('ch.invoices', '7 years', 'issued_on', 'tax law') IS NOT NULL AS held;
+SELECT gdpr_hold('ch.receipts', '7 years', 'issued_on', 'tax law') IS NOT NULL AS held;
+INSERT INTO ch.invoices VALUES (1, 1, current_date, 'Ada', 10), (2, 2, current_date, 'Bob', 20);
+INSERT INTO ch.receipts VALUES (1, 1, 1, current_date), (2, 1, 2, current_date);
+SELECT gdpr_create_view('ch.invoices', 'customer_support') AS view;
+SELECT gdpr_create_view('ch.invoices', 'legal_claims') AS view;
+SELECT gdpr_create_view('ch.receipts', 'customer_support') AS view;
+SELECT gdpr_lift_restriction('ch_patient', '2') > 0 AS bob_lifted;
+DELETE FROM ch.sessions;
+SELECT (gdpr_erase('ch_patient', '2', 'test: request 7') ->> 'found')::boolean AS bob_erased;
+SELECT invoice_id, billed_to FROM ch.invoices_customer_support ORDER BY 1;
+SELECT invoice_id, billed_to FROM ch.invoices_legal_claims ORDER BY 1;
+SELECT invoice_id, line FROM ch.receipts_customer_support ORDER BY 1;
+SELECT count(*) AS held_rows FROM gdpr.hold_release WHERE released_at IS NULL;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

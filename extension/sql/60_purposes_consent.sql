@@ -329,7 +329,8 @@ $fn$;
 CREATE FUNCTION gdpr._refresh_state(only_kind text, only_subject text, only_purpose text) RETURNS void
   LANGUAGE sql VOLATILE AS $fn$
   DELETE FROM gdpr.processing_state s
-   WHERE (only_kind IS NULL OR s.kind OPERATOR(pg_catalog.=) only_kind)
+   WHERE s.kind OPERATOR(pg_catalog.<>) '*held'  -- kept by gdpr._held_row_state()
+     AND (only_kind IS NULL OR s.kind OPERATOR(pg_catalog.=) only_kind)
      AND (only_subject IS NULL OR s.subject_id OPERATOR(pg_catalog.=) only_subject)
      AND (only_purpose IS NULL OR s.purpose OPERATOR(pg_catalog.=) only_purpose);
   INSERT INTO gdpr.processing_state AS s (kind, purpose, subject_id, allowed)

@@ -149,6 +149,65 @@ CREATE FUNCTION gdpr._row_condition(subjects jsonb, p gdpr.purpose, alias text) 
     FROM gdpr._subjects_as(subjects, alias) r
 $fn$;
 
+-- ---- rows kept under a legal hold -------------------------------------------
+-- A row an erasure keeps for a legal hold (an invoice kept 7 years for tax
+-- law) is the erased subject's, restricted to the hold's purpose (Art.
+-- 17(3), 18(2)): only purposes whose every kind of processing survives a
+-- restriction (storage, legal claims) see it. The state lists each held
+-- row under kind '*held' (no subject kind can have that name), purpose =
+-- the table's oid, subject = the row's key as gdpr._held_key() spells it,
+-- so the views' filter reads it like any other entry. The entries follow
+-- gdpr.hold_release, also as a restore loads it.
+
+-- How a held row's key is spelled in the state: a single integer key as
+-- itself (the filter's fast path), any other key as the text of the jsonb
+-- object of its columns, exactly as erasure records it.
+CREATE FUNCTION gdpr._held_key_expr(rel regclass, alias text) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN cardinality(pk) = 1 AND (SELECT a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+                                              FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = pk[1])
+              THEN format('%I.%I', alias, pk[1])
+              ELSE format('pg_catalog.jsonb_build_object(%s)::pg_catalog.text',
+                          (SELECT string_agg(format('%L, %I.%I', c, alias, c), ', ') FROM unnest(pk) c)) END
+    FROM (SELECT gdpr._primary_key(rel) AS pk) k
+$fn$;
+CREATE FUNCTION gdpr._held_key(rel regclass, row_key jsonb) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN gdpr._held_key_expr(rel, 't0') ~ '^t0\.' THEN row_key ->> (gdpr._primary_key(rel))[1]
+              ELSE row_key::text END
+$fn$;
+
+CREATE FUNCTION gdpr._held_row_state() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    DELETE FROM gdpr.processing_state s
+     WHERE s.kind = '*held' AND s.purpose = OLD.hold_table::oid::text
+       AND s.subject_id = gdpr._held_key(OLD.hold_table, OLD.row_key)
+       AND NOT EXISTS (SELECT 1 FROM gdpr.hold_release h
+                        WHERE h.hold_table = OLD.hold_table AND h.row_key = OLD.row_key AND h.released_at IS NULL);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.released_at IS NULL AND to_regclass(NEW.hold_table::text) IS NOT NULL THEN
+    INSERT INTO gdpr.processing_state (kind, purpose, subject_id, allowed)
+    VALUES ('*held', NEW.hold_table::oid::text, gdpr._held_key(NEW.hold_table, NEW.row_key), false)
+    ON CONFLICT ON CONSTRAINT processing_state_pkey DO NOTHING;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER held_row_state AFTER INSERT OR UPDATE OR DELETE ON gdpr.hold_release
+  FOR EACH ROW EXECUTE FUNCTION gdpr._held_row_state();
+
+-- The condition a view of rel for purpose p adds for held rows (none when
+-- the table has no legal hold, or the purpose survives a restriction).
+CREATE FUNCTION gdpr._held_condition(rel regclass, p gdpr.purpose, alias text) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT format('@extschema@.gdpr_may_process(''*held''::pg_catalog.text, (%L::pg_catalog.regclass)::pg_catalog.oid::pg_catalog.text, false, %s)',
+                rel::text, gdpr._held_key_expr(rel, alias))
+   WHERE EXISTS (SELECT 1 FROM gdpr.legal_hold h WHERE h.hold_table = rel)
+     AND NOT p.processing <@ (SELECT array_agg(k.processing) FROM gdpr.processing_kind k WHERE k.survives_restriction)
+$fn$;
+
 -- The columns of rel as a purpose sees them. A hidden column is NULL of
 -- its type, or of the base type of its domain (a NOT NULL or CHECK domain
 -- would refuse the NULL).
@@ -320,7 +379,8 @@ BEGIN
          bool_or(vc.visible AND vc.encrypted)
     INTO items, decrypts
     FROM gdpr._view_columns(rel, p) vc;
-  select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel, gdpr._row_condition(subjects, p, 't0'));
+  select_sql := format('SELECT %s FROM %s t0 WHERE %s', items, rel,
+                       concat_ws(' AND ', gdpr._row_condition(subjects, p, 't0'), gdpr._held_condition(rel, p, 't0')));
   IF existing IS NOT NULL THEN
     BEGIN
       EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_barrier = true) AS %s', qualified, select_sql);
@@ -596,6 +656,9 @@ $fn$;
 CREATE TRIGGER views_follow_kinds AFTER INSERT OR UPDATE OR DELETE ON gdpr.subject_kind
   FOR EACH STATEMENT EXECUTE FUNCTION gdpr._views_on_map_change();
 CREATE TRIGGER views_follow_links AFTER INSERT OR UPDATE OR DELETE ON gdpr.subject_link
+  FOR EACH STATEMENT EXECUTE FUNCTION gdpr._views_on_map_change();
+-- a legal hold added or removed changes which views filter held rows
+CREATE TRIGGER views_follow_holds AFTER INSERT OR UPDATE OR DELETE ON gdpr.legal_hold
   FOR EACH STATEMENT EXECUTE FUNCTION gdpr._views_on_map_change();
 
 CREATE EVENT TRIGGER pg_gdpr_views_ddl_command_end ON ddl_command_end
