@@ -161,6 +161,25 @@ SELECT invoice_id, billed_to FROM ch.invoices_legal_claims ORDER BY 1;
 SELECT invoice_id, line FROM ch.receipts_customer_support ORDER BY 1;
 SELECT count(*) AS held_rows FROM gdpr.hold_release WHERE released_at IS NULL;
 
+-- section: a kind's choices are recorded and read by its root table's owner or the DPO only
+SET ROLE ch_mallory;
+SELECT test.error_of($$SELECT gdpr_set_consent('ch_patient', '1', 'direct_marketing', true, 'api')$$);
+SELECT test.error_of($$SELECT * FROM gdpr_choices('ch_patient', '1')$$);
+RESET ROLE;
+SET ROLE ch_clinic;
+SELECT purpose, may_process, why FROM gdpr_choices('ch_patient', '1') WHERE purpose IN ('health_care', 'direct_marketing');
+SELECT test.error_of($$SELECT * FROM gdpr_choices('ch_patient', '99')$$);
+RESET ROLE;
+
+-- section: a choice given under another spelling of the id reaches the views
+CREATE TABLE ch.accounts_n (account_no numeric PRIMARY KEY, holder text);
+SELECT gdpr_register_subject('ch_account', 'ch.accounts_n', 'account_no') IS NOT NULL AS registered;
+SELECT gdpr_tag('ch.accounts_n', 'holder', 'personal') IS NOT NULL AS tagged;
+INSERT INTO ch.accounts_n VALUES (1001, 'Ann'), (1002, 'Ben');
+SELECT gdpr_create_view('ch.accounts_n', 'customer_support') AS view;
+SELECT gdpr_object('ch_account', '1002.00', 'customer_support') > 0 AS ben_objects;
+SELECT account_no, holder FROM ch.accounts_n_customer_support ORDER BY 1;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

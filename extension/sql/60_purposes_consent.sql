@@ -400,7 +400,9 @@ DECLARE
   k gdpr.subject_kind := gdpr._require_kind(kind);
   canonical text := gdpr._canonical_id(k, subject_id);
   hash bytea := gdpr.subject_hash(kind, canonical);
+  stored text;
 BEGIN
+  PERFORM gdpr._require_choice_rights(k);
   PERFORM gdpr._lock_subject(hash, true);
   PERFORM pg_advisory_xact_lock(hashtext('pg_gdpr.choice'), hashtext(kind || ':' || canonical));
   IF EXISTS (SELECT 1 FROM gdpr.tombstone t WHERE t.subject_hash = hash) THEN
@@ -408,16 +410,42 @@ BEGIN
       USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = 'An erased subject''s choices are erased with it; nothing can be recorded for it again.';
   END IF;
-  IF NOT (gdpr._owner_query(k.root_table,
-            format('SELECT pg_catalog.to_jsonb(EXISTS (SELECT 1 FROM %s t0 WHERE t0.%I OPERATOR(pg_catalog.=) $1::%s))',
-                   k.root_table, k.id_column, (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1]),
-            canonical, NULL) #>> '{}')::boolean THEN
+  stored := gdpr._stored_subject_id(k, canonical);
+  IF stored IS NULL THEN
     RAISE EXCEPTION 'no subject of kind "%" has this id', kind
       USING ERRCODE = 'no_data_found',
             DETAIL = format('Choices are recorded for existing subjects only: a row of %s.', k.root_table),
             HINT = 'Insert the subject''s row first (in the same transaction, e.g. at sign-up), then record its choices.';
   END IF;
-  RETURN canonical;
+  -- the spelling the root row stores, as views compare it ('1001' for a
+  -- numeric '1001.0'; the stored case under a case-insensitive collation)
+  RETURN stored;
+END
+$fn$;
+
+-- The subject's id as its root row stores it, as text, or NULL when no
+-- root row has it (read as the root table's owner).
+CREATE FUNCTION gdpr._stored_subject_id(k gdpr.subject_kind, subject_id text) RETURNS text
+  LANGUAGE sql STABLE AS $fn$
+  SELECT gdpr._owner_query(k.root_table,
+           format('SELECT pg_catalog.to_jsonb((SELECT t0.%I::pg_catalog.text FROM %s t0 WHERE t0.%I OPERATOR(pg_catalog.=) $1::%s LIMIT 1))',
+                  k.id_column, k.root_table, k.id_column, (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1]),
+           subject_id, NULL) #>> '{}'
+$fn$;
+
+-- A kind's choices are the business of whoever owns its root table (the
+-- application that collects them) and of the DPO, not of every gdpr_app
+-- member: another owner could otherwise forge or read them.
+CREATE FUNCTION gdpr._require_choice_rights(k gdpr.subject_kind) RETURNS void
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  owner regrole := (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = k.root_table);
+BEGIN
+  IF NOT (pg_has_role(gdpr._actor(), owner, 'USAGE') OR pg_has_role(gdpr._actor(), 'gdpr_admin', 'USAGE')) THEN
+    RAISE EXCEPTION 'permission denied for the choices of subjects of kind "%"', k.kind
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('They are recorded and read by the owner of %s (%s) or by a member of gdpr_admin.', k.root_table, owner);
+  END IF;
 END
 $fn$;
 
@@ -537,24 +565,42 @@ COMMENT ON FUNCTION @extschema@.gdpr_object(text, text, text) IS
   'Records an objection (Art. 21): ends processing for a purpose based on legitimate interests, or for direct marketing';
 
 -- The current choices of a subject, for people: one row per purpose.
-CREATE FUNCTION @extschema@.gdpr_choices(kind text, subject_id text)
-  RETURNS TABLE (purpose text, lawful_basis text, may_process boolean, why text)
+-- gdpr_choices: through the entry point (the caller must own the kind's
+-- root table or be the DPO), as jsonb, then as rows.
+CREATE FUNCTION gdpr._choices_json(kind text, subject_id text) RETURNS jsonb
   LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  canonical text := gdpr._canonical_id(gdpr._require_kind(kind), subject_id);
+  k gdpr.subject_kind := gdpr._require_kind(kind);
+  canonical text;
 BEGIN
-  RETURN QUERY
-  SELECT p.purpose, p.lawful_basis,
-         CASE WHEN p.lawful_basis = 'consent' THEN coalesce(s.allowed, false) ELSE s.allowed IS NULL END,
-         CASE WHEN p.lawful_basis = 'consent' AND s.allowed THEN 'consent given'
-              WHEN p.lawful_basis = 'consent' THEN 'no consent'
-              WHEN s.allowed IS NULL THEN 'lawful basis: ' || p.lawful_basis
-              ELSE 'restricted, objected or erasure pending' END
+  PERFORM gdpr._require_choice_rights(k);
+  canonical := gdpr._stored_subject_id(k, gdpr._canonical_id(k, subject_id));
+  IF canonical IS NULL THEN
+    RAISE EXCEPTION 'no subject of kind "%" has this id', kind
+      USING ERRCODE = 'no_data_found', HINT = 'Check the id: choices are kept for existing subjects only.';
+  END IF;
+  RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'purpose', p.purpose, 'lawful_basis', p.lawful_basis,
+            'may_process', CASE WHEN p.lawful_basis = 'consent' THEN coalesce(s.allowed, false) ELSE s.allowed IS NULL END,
+            'why', CASE WHEN p.lawful_basis = 'consent' AND s.allowed THEN 'consent given'
+                        WHEN p.lawful_basis = 'consent' THEN 'no consent'
+                        WHEN s.allowed IS NULL THEN 'lawful basis: ' || p.lawful_basis
+                        ELSE 'restricted, objected or erasure pending' END) ORDER BY p.purpose), '[]')
     FROM gdpr.purpose p
-    LEFT JOIN gdpr.processing_state s ON s.kind = gdpr_choices.kind AND s.purpose = p.purpose
-                                      AND s.subject_id = canonical
-   ORDER BY p.purpose;
+    LEFT JOIN gdpr.processing_state s ON s.kind = _choices_json.kind AND s.purpose = p.purpose
+                                      AND s.subject_id = canonical);
 END
+$fn$;
+CREATE FUNCTION @extschema@.gdpr_choices_json(kind text, subject_id text) RETURNS jsonb
+  LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'gdpr_rights_entry';
+COMMENT ON FUNCTION @extschema@.gdpr_choices_json(text, text) IS
+  'What a subject''s choices allow now, per purpose, as jsonb (gdpr_choices as rows)';
+CREATE FUNCTION @extschema@.gdpr_choices(kind text, subject_id text)
+  RETURNS TABLE (purpose text, lawful_basis text, may_process boolean, why text)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT r.purpose, r.lawful_basis, r.may_process, r.why
+    FROM pg_catalog.jsonb_to_recordset(@extschema@.gdpr_choices_json(kind, subject_id))
+         AS r(purpose text, lawful_basis text, may_process boolean, why text)
 $fn$;
 COMMENT ON FUNCTION @extschema@.gdpr_choices(text, text) IS
   'Per purpose, whether a subject may be processed now, and why';

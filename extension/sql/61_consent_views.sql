@@ -672,7 +672,8 @@ DECLARE
 BEGIN
   FOREACH f IN ARRAY ARRAY[
     'gdpr_create_view(regclass, text, text)', 'gdpr_refresh_views()',
-    'gdpr_set_consent(text, text, text, boolean, text)', 'gdpr_object(text, text, text)', 'gdpr_choices(text, text)']
+    'gdpr_set_consent(text, text, text, boolean, text)', 'gdpr_object(text, text, text)', 'gdpr_choices(text, text)',
+    'gdpr_choices_json(text, text)']
   LOOP
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
