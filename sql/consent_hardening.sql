@@ -180,6 +180,19 @@ SELECT gdpr_create_view('ch.accounts_n', 'customer_support') AS view;
 SELECT gdpr_object('ch_account', '1002.00', 'customer_support') > 0 AS ben_objects;
 SELECT account_no, holder FROM ch.accounts_n_customer_support ORDER BY 1;
 
+-- section: purpose names: words, not fragments, and short enough for their reader role
+SELECT gdpr_define_purpose('sales_support', 'contract', '{customer}', 'Help the sales team answer customers', '{service}') IS NOT NULL AS declared;
+SELECT gdpr_define_purpose('wholesale_orders', 'contract', '{customer}', 'Orders of wholesale customers', '{service}') IS NOT NULL AS declared;
+SELECT test.error_of($$SELECT gdpr_define_purpose('data_sales', 'consent', '{personal}', 'Partners', '{internal}')$$);
+SELECT test.error_of($$SELECT gdpr_define_purpose(repeat('fraud_detection_', 4), 'legitimate_interests', '{usage}', 'x', '{security}')$$);
+
+-- section: a table whose rows' subject cannot be found gets no view
+CREATE TABLE ch.chats (chat_id int PRIMARY KEY, member_ids bigint[]);
+SELECT gdpr_link('ch.chats', 'ch_patient', 'member_ids') IS NOT NULL AS linked;
+CREATE TABLE ch.chat_messages (message_id int PRIMARY KEY, chat_id int NOT NULL REFERENCES ch.chats, body text);
+SELECT gdpr_tag('ch.chat_messages', 'body', 'personal') IS NOT NULL AS tagged;
+SELECT test.error_of($$SELECT gdpr_create_view('ch.chat_messages', 'direct_marketing')$$);
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

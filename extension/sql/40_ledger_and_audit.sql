@@ -134,7 +134,8 @@ CREATE TABLE gdpr.purpose (
   description  text NOT NULL,
   categories   text[] NOT NULL,
   -- the policy: "We never sell your personal data ... or use it for behavioral advertising"
-  CHECK (purpose !~* '(sale|sell|behaviou?ral.?advertising)')
+  -- (words: "wholesale_orders" and "sales_support" are not a sale of data)
+  CHECK (pg_catalog.replace(purpose, '_', ' ') !~* '(\msell|\msale\M|\msold\M|\mdata.?sales?\M|behaviou?ral.?advertising)')
 );
 
 CREATE TABLE gdpr.processor (

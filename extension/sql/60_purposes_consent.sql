@@ -78,6 +78,13 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A purpose is lower-case letters, digits and underscores, starting with a letter, e.g. ''direct_marketing''.';
   END IF;
+  -- its reader role is gdpr_reader_<purpose>, and role names end at 63
+  -- bytes: two longer names would share one role
+  IF length(NEW.purpose) > 51 THEN
+    RAISE EXCEPTION 'purpose name "%" is too long', NEW.purpose
+      USING ERRCODE = 'name_too_long', DETAIL = 'Its reader role gdpr_reader_<purpose> must fit in 63 bytes.',
+            HINT = 'Use at most 51 characters.';
+  END IF;
   IF cardinality(NEW.processing) IS NULL OR cardinality(NEW.processing) = 0 OR array_position(NEW.processing, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'purpose "%" must declare the kinds of processing it does', NEW.purpose
       USING ERRCODE = 'invalid_parameter_value',
@@ -101,7 +108,7 @@ BEGIN
   END IF;
   -- the words, too: a purpose that says it sells data is refused whatever
   -- kinds it declares
-  IF NEW.purpose || ' ' || NEW.description ~* '(\msell|\msale\M|\msold\M|behaviou?ral.?(advertising|targeting)|advertising.?network|\mad.?network|data.?broker|marketing.?platform)' THEN
+  IF replace(NEW.purpose, '_', ' ') || ' ' || NEW.description ~* '(\msell|\msale\M|\msold\M|\mdata.?sales?\M|behaviou?ral.?(advertising|targeting)|advertising.?network|\mad.?network|data.?broker|marketing.?platform)' THEN
     RAISE EXCEPTION 'purpose "%" describes processing the privacy policy forbids', NEW.purpose
       USING ERRCODE = 'check_violation',
             DETAIL = 'Its name or description speaks of selling data, behavioural advertising, advertising networks, data brokers or marketing platforms.',

@@ -143,9 +143,11 @@ CREATE FUNCTION gdpr._subjects_as(subjects jsonb, alias text)
     FROM jsonb_to_recordset(subjects) AS r(kind text, edge text, expr text, nullable boolean, is_array boolean)
 $fn$;
 
+-- (No subject found: no row is shown. gdpr_create_view refuses such a
+-- table; a rebuild after the map changed hides everything, and warns.)
 CREATE FUNCTION gdpr._row_condition(subjects jsonb, p gdpr.purpose, alias text) RETURNS text
   LANGUAGE sql STABLE AS $fn$
-  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable, r.is_array), ' AND '), 'true')
+  SELECT coalesce(string_agg(gdpr._may_process_sql(p, r.kind, r.expr, r.nullable, r.is_array), ' AND '), 'false')
     FROM gdpr._subjects_as(subjects, alias) r
 $fn$;
 
@@ -351,6 +353,16 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A consent-aware view filters rows by their subject; pg_gdpr knows the subjects of mapped tables only.',
             HINT = 'Register a subject kind whose map reaches it (gdpr_register_subject, gdpr_link); gdpr_data_map() lists the tables.';
+  END IF;
+  IF jsonb_array_length(subjects) = 0 THEN
+    IF existing IS NULL THEN
+      RAISE EXCEPTION 'cannot tell whose rows % holds', rel
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = 'No subject column, foreign key path or link leads from its rows to a subject (an array link on a parent table, or a path longer than 8 tables, is not followed).',
+              HINT = 'Link the table to its subject (gdpr_link), or read it through a view of a table that names its subject.';
+    END IF;
+    RAISE WARNING 'cannot tell whose rows % holds: view % shows none of them', rel, qualified
+      USING HINT = 'Link the table to its subject (gdpr_link), then gdpr_refresh_views().';
   END IF;
   -- Only a rebuild of this very view (same table, same purpose) may
   -- replace a relation or a write function that exists: anything else
