@@ -193,6 +193,18 @@ CREATE TABLE ch.chat_messages (message_id int PRIMARY KEY, chat_id int NOT NULL 
 SELECT gdpr_tag('ch.chat_messages', 'body', 'personal') IS NOT NULL AS tagged;
 SELECT test.error_of($$SELECT gdpr_create_view('ch.chat_messages', 'direct_marketing')$$);
 
+-- section: row-level security on a parent the view reads subjects through is refused
+SET ROLE ch_clinic;
+CREATE TABLE ch.projects (project_id int PRIMARY KEY, patient_id bigint NOT NULL REFERENCES ch.patients (patient_id), tenant text);
+CREATE TABLE ch.tasks (task_id int PRIMARY KEY, project_id int NOT NULL REFERENCES ch.projects, note text);
+SELECT gdpr_tag('ch.tasks', 'note', 'personal') IS NOT NULL AS tagged;
+SELECT gdpr_create_view('ch.tasks', 'direct_marketing') AS view;
+-- the views' owner owns it: its policies do not apply to the owner
+ALTER TABLE ch.projects ENABLE ROW LEVEL SECURITY;
+SELECT test.error_of($$ALTER TABLE ch.projects FORCE ROW LEVEL SECURITY$$);
+SELECT relforcerowsecurity FROM pg_class WHERE oid = 'ch.projects'::regclass;
+RESET ROLE;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

@@ -364,6 +364,20 @@ BEGIN
     RAISE WARNING 'cannot tell whose rows % holds: view % shows none of them', rel, qualified
       USING HINT = 'Link the table to its subject (gdpr_link), then gdpr_refresh_views().';
   END IF;
+  -- A row-level security policy on a table the view reads a row's subject
+  -- through would decide, as the view's owner and with the reader's
+  -- settings, whether that subject is found: a row whose parent it hides
+  -- would count as nobody's and be shown.
+  IF EXISTS (SELECT 1 FROM jsonb_to_recordset(subjects) AS x(expr text),
+                      regexp_matches(x.expr, 'FROM ((?:"[^"]+"|[^ ."]+)(?:\.(?:"[^"]+"|[^ ."]+))?) p[0-9]+', 'g') m,
+                      pg_class pc
+              WHERE pc.oid = to_regclass(m[1]) AND pc.relrowsecurity
+                AND (pc.relforcerowsecurity OR pc.relowner <> owner::oid)) THEN
+    RAISE EXCEPTION 'a table that % reaches its rows'' subjects through has row-level security', rel
+      USING ERRCODE = 'feature_not_supported',
+            DETAIL = 'A policy could hide a parent row from the view''s owner, and the child row would then count as nobody''s.',
+            HINT = 'Let the table''s owner own those tables too (without FORCE ROW LEVEL SECURITY), or disable row-level security on them.';
+  END IF;
   -- Only a rebuild of this very view (same table, same purpose) may
   -- replace a relation or a write function that exists: anything else
   -- under that name belongs to someone, who would lose it to the table's
@@ -637,6 +651,11 @@ BEGIN
              WHERE c.command_tag IN ('SECURITY LABEL', 'ALTER TABLE') LOOP
     PERFORM gdpr._sync_sensitive_guard(rel);
     PERFORM gdpr._refresh_views_of(rel, NULL);
+    -- row-level security on a table other views read subjects through:
+    -- every view checks again (and the ALTER fails if one would leak)
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = rel AND c.relrowsecurity) THEN
+      PERFORM gdpr._refresh_views_of(NULL, NULL);
+    END IF;
   END LOOP;
 END
 $fn$;
