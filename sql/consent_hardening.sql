@@ -205,6 +205,16 @@ SELECT test.error_of($$ALTER TABLE ch.projects FORCE ROW LEVEL SECURITY$$);
 SELECT relforcerowsecurity FROM pg_class WHERE oid = 'ch.projects'::regclass;
 RESET ROLE;
 
+-- section: a DPO's direct change of a purpose is audited and reaches its views
+SET client_min_messages = warning;
+SET check_function_bodies = off;
+UPDATE gdpr.purpose SET categories = '{usage}' WHERE purpose = 'customer_support';
+RESET check_function_bodies;
+RESET client_min_messages;
+SELECT action, details ->> 'purpose' AS purpose, details -> 'now' -> 'categories' AS categories
+  FROM gdpr.audit_log WHERE action = 'change_purpose' ORDER BY audit_id;
+SELECT invoice_id, billed_to FROM ch.invoices_customer_support ORDER BY 1;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

@@ -382,6 +382,8 @@ BEGIN
               HINT = 'Drop the views first.';
     END IF;
     DELETE FROM gdpr.processing_state s WHERE s.purpose = OLD.purpose;
+    INSERT INTO gdpr.audit_log (acting_role, action, details)
+    VALUES (session_user, 'delete_purpose', jsonb_build_object('purpose', OLD.purpose, 'was', to_jsonb(OLD)));
     RETURN OLD;
   END IF;
   IF TG_OP = 'UPDATE' AND NEW.purpose <> OLD.purpose THEN
@@ -389,9 +391,19 @@ BEGIN
       USING ERRCODE = 'feature_not_supported',
             HINT = 'Consent was given to the purpose under its name: declare a new purpose instead.';
   END IF;
+  -- a change of what a purpose may do is evidence, however it was made
+  -- (gdpr_define_purpose logs its own INSERT)
+  IF TG_OP = 'UPDATE' AND to_jsonb(NEW) IS DISTINCT FROM to_jsonb(OLD) THEN
+    -- (as a table write it may come from no gdpr_* function: the session's
+    -- role is the one that acts)
+    INSERT INTO gdpr.audit_log (acting_role, action, details)
+    VALUES (session_user, 'change_purpose',
+            jsonb_build_object('purpose', NEW.purpose, 'was', to_jsonb(OLD), 'now', to_jsonb(NEW)));
+  END IF;
   PERFORM gdpr._refresh_state(NULL, NULL, NEW.purpose);
-  -- a restore (COPY) brings the views as they were dumped
-  IF NOT gdpr._bulk_load() THEN
+  -- a restore (COPY) brings the views as they were dumped; a change of an
+  -- existing purpose is never a restore
+  IF TG_OP = 'UPDATE' OR NOT gdpr._bulk_load() THEN
     PERFORM gdpr._refresh_views_of(NULL, NEW.purpose);
   END IF;
   RETURN NEW;
