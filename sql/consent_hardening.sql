@@ -212,7 +212,7 @@ UPDATE gdpr.purpose SET categories = '{usage}' WHERE purpose = 'customer_support
 RESET check_function_bodies;
 RESET client_min_messages;
 SELECT action, details ->> 'purpose' AS purpose, details -> 'now' -> 'categories' AS categories
-  FROM gdpr.audit_log WHERE action = 'change_purpose' ORDER BY audit_id;
+  FROM gdpr.audit_log WHERE action = 'change_purpose' AND details ->> 'purpose' = 'customer_support' ORDER BY audit_id;
 SELECT invoice_id, billed_to FROM ch.invoices_customer_support ORDER BY 1;
 
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
