@@ -67,3 +67,14 @@ SELECT count(*) FILTER (WHERE gdpr_decrypt(email, 'crm.contacts.email') = 'perso
        count(*) AS total
   FROM contacts;
 DROP TABLE contacts;
+
+-- section: one transaction that creates the keys of many subjects (a bulk
+-- load) commits: more subjects than the server's lock table holds locks
+CREATE TABLE bulk AS
+SELECT i, gdpr_encrypt('bulk', i::text, 'value ' || i, 'test.bulk') AS v FROM generate_series(1, 12000) AS i;
+SELECT count(*) FILTER (WHERE gdpr_decrypt(v, 'test.bulk') = 'value ' || i) AS decrypted FROM bulk;
+SELECT count(*) AS keys FROM gdpr.subject_key
+ WHERE subject_address IN (SELECT gdpr._subject_key_address('bulk', i::text) FROM generate_series(1, 12000) i);
+DELETE FROM gdpr.subject_key
+ WHERE subject_address IN (SELECT gdpr._subject_key_address('bulk', i::text) FROM generate_series(1, 12000) i);
+DROP TABLE bulk;
