@@ -83,6 +83,12 @@ struct FilterState {
   Oid arg_type;
   Oid output_function;  // ids that are neither integers nor text: canonical text
   double estimate;      // entries a load would read
+  // The snapshot the loaded state was read with. A query keeps one; a
+  // PL/pgSQL expression (a view's write trigger) keeps its state for the
+  // whole transaction, across statements that each have their own.
+  TransactionId snapshot_xmin = InvalidTransactionId;
+  TransactionId snapshot_xmax = InvalidTransactionId;
+  CommandId snapshot_command = InvalidCommandId;
   ProcessingScope scope;
   FilterState(std::string k, std::string p, bool needs_consent)
       : kind(std::move(k)), purpose(std::move(p)), scope_key(0), form(IdForm::kText),
@@ -200,8 +206,10 @@ ProbeResult probe(const FilterState* state, Datum subject) {
   }
   ExecDropSingleTupleTableSlot(slot);
   index_endscan(scan);
-  index_close(index, AccessShareLock);
-  table_close(rel, AccessShareLock);
+  // the locks stay until the transaction ends, as the executor keeps
+  // those of a query's relations: the next probe need not take them again
+  index_close(index, NoLock);
+  table_close(rel, NoLock);
   return out;
 }
 
@@ -251,8 +259,10 @@ LoadedEntries* load(const FilterState* state) {
   }
   ExecDropSingleTupleTableSlot(slot);
   index_endscan(scan);
-  index_close(index, AccessShareLock);
-  table_close(rel, AccessShareLock);
+  // the locks stay until the transaction ends, as the executor keeps
+  // those of a query's relations: the next probe need not take them again
+  index_close(index, NoLock);
+  table_close(rel, NoLock);
   return out;
 }
 
@@ -353,6 +363,13 @@ GDPR_SQL_FUNCTION(gdpr_may_process) {
     key = gdpr::pg::guarded(
         [output, subject] { return CStringGetTextDatum(OidOutputFunctionCall(output, subject)); });
   }
+  if (state->scope.loaded()) {
+    const Snapshot snapshot = GetActiveSnapshot();
+    if (snapshot->xmin != state->snapshot_xmin || snapshot->xmax != state->snapshot_xmax ||
+        snapshot->curcid != state->snapshot_command) {
+      state->scope.reset();
+    }
+  }
   if (!state->scope.loaded()) {
     // A parallel plan is a scan of a large table: load at once (each worker
     // has its own copy, and probing first would cost each of them).
@@ -362,6 +379,10 @@ GDPR_SQL_FUNCTION(gdpr_may_process) {
       PG_RETURN_BOOL(state->scope.decide(found != kNoEntry, found == kAllowed));
     }
     load_scope(state);
+    const Snapshot snapshot = GetActiveSnapshot();
+    state->snapshot_xmin = snapshot->xmin;
+    state->snapshot_xmax = snapshot->xmax;
+    state->snapshot_command = snapshot->curcid;
   }
   if (state->form == IdForm::kInteger) PG_RETURN_BOOL(state->scope.may_process(integer));
   const text* value = gdpr::pg::guarded([key] { return DatumGetTextPP(key); });

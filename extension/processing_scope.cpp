@@ -33,6 +33,19 @@ void ProcessingScope::grow() {
   }
 }
 
+void ProcessingScope::reset() {
+  loaded_ = false;
+  probes_ = 0;
+  int_slots_.clear();
+  int_count_ = 0;
+  mask_ = 0;
+  shift_ = 64;
+  has_bits_.clear();
+  allowed_bits_.clear();
+  bit_range_ = 0;
+  texts_.clear();
+}
+
 void ProcessingScope::mark_loaded() {
   loaded_ = true;
   if (int_count_ == 0) return;

@@ -46,6 +46,10 @@ class ProcessingScope {
   }
 
   bool loaded() const noexcept { return loaded_; }
+
+  // Forgets what was loaded and probed: the next answers come from a new
+  // snapshot.
+  void reset();
   // Called once every entry is added: dense integer ids (the usual serial
   // keys) get a bitmap, which stays in the processor's cache where even a
   // flat hash table of a few thousand entries does not.

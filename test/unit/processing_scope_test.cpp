@@ -87,3 +87,18 @@ TEST(ProcessingScope, DenseIdsAndExtremes) {
   EXPECT_FALSE(wide.may_process(INT64_MAX));
   EXPECT_TRUE(wide.may_process(std::int64_t{0}));
 }
+
+TEST(ProcessingScope, ResetForgetsEverything) {
+  ProcessingScope scope(true);
+  scope.add(std::int64_t{5}, true);
+  scope.add(std::string("x"), true);
+  scope.mark_loaded();
+  EXPECT_TRUE(scope.may_process(std::int64_t{5}));
+  scope.reset();
+  EXPECT_FALSE(scope.loaded());
+  EXPECT_EQ(scope.entries(), 0u);
+  EXPECT_FALSE(scope.may_process(std::int64_t{5}));
+  EXPECT_FALSE(scope.may_process(std::string("x")));
+  scope.add(std::int64_t{6}, true);
+  EXPECT_TRUE(scope.may_process(std::int64_t{6}));
+}
