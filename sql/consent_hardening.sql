@@ -215,6 +215,16 @@ SELECT action, details ->> 'purpose' AS purpose, details -> 'now' -> 'categories
   FROM gdpr.audit_log WHERE action = 'change_purpose' AND details ->> 'purpose' = 'customer_support' ORDER BY audit_id;
 SELECT invoice_id, billed_to FROM ch.invoices_customer_support ORDER BY 1;
 
+-- section: renaming a parent keeps the child's view and guard working
+ALTER TABLE ch.visits RENAME TO encounters;
+ALTER TABLE ch.encounters RENAME COLUMN patient_id TO patient;
+-- (the guard looks Ada up through the renamed table)
+INSERT INTO ch.findings (finding_id, visit_id, finding) VALUES (5, 10, 'follow-up');
+SELECT gdpr_create_view('ch.findings', 'service_delivery') AS view;
+ALTER TABLE ch.encounters RENAME TO visits;
+INSERT INTO ch.findings_service_delivery (finding_id, visit_id, severity) VALUES (7, 10, 1);
+SELECT finding_id, visit_id FROM ch.findings_service_delivery ORDER BY 1;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

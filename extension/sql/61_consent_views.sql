@@ -641,19 +641,32 @@ $fn$;
 CREATE FUNCTION gdpr._views_on_ddl_command_end() RETURNS event_trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  rel regclass;
+  altered regclass;
 BEGIN
   IF to_regclass('gdpr.consent_view') IS NULL OR gdpr._bulk_load() THEN
     RETURN;  -- (a restore brings the views and guards as they were dumped)
   END IF;
-  FOR rel IN SELECT DISTINCT c.objid::regclass FROM pg_event_trigger_ddl_commands() c
+  FOR altered IN SELECT DISTINCT c.objid::regclass FROM pg_event_trigger_ddl_commands() c
               JOIN pg_class r ON r.oid = c.objid AND r.relkind IN ('r', 'p')
              WHERE c.command_tag IN ('SECURITY LABEL', 'ALTER TABLE') LOOP
-    PERFORM gdpr._sync_sensitive_guard(rel);
-    PERFORM gdpr._refresh_views_of(rel, NULL);
+    PERFORM gdpr._sync_sensitive_guard(altered);
+    -- a parent of other tables: their guards may find subjects through it
+    IF EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid = altered AND k.conrelid <> altered) THEN
+      PERFORM gdpr._sync_sensitive_guards();
+    END IF;
+    PERFORM gdpr._refresh_views_of(altered, NULL);
+    -- views of other tables that read their rows' subjects through this
+    -- one (renamed, or a key column renamed): their write triggers name it
+    -- in their text
+    PERFORM gdpr._build_view(n.nspname, c.relname, cv.rel, cv.purpose)
+       FROM (SELECT DISTINCT v.view, v.rel, v.purpose FROM gdpr.consent_view v
+               JOIN pg_rewrite r ON r.ev_class = v.view
+               JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = altered AND v.rel <> altered) cv
+       JOIN pg_class c ON c.oid = cv.view JOIN pg_namespace n ON n.oid = c.relnamespace;
     -- row-level security on a table other views read subjects through:
     -- every view checks again (and the ALTER fails if one would leak)
-    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = rel AND c.relrowsecurity) THEN
+    IF EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = altered AND c.relrowsecurity) THEN
       PERFORM gdpr._refresh_views_of(NULL, NULL);
     END IF;
   END LOOP;
