@@ -79,7 +79,8 @@ got=$(q -h "$STANDBY_DIR" -p "$STANDBY_PORT" -d standby_test \
         -c "SELECT coalesce(gdpr_decrypt(secret, 'vault.secret'), '<erased>') FROM vault WHERE id = 'sb-1'")
 [ "$got" = "<erased>" ] || fail "a new standby session decrypts an erased subject: '$got'"
 printf '\\q\n' >&"${STANDBY_SESSION[1]}"
-wait "$STANDBY_SESSION_PID" 2>/dev/null
+# (bash unsets the variable once the coprocess has exited)
+wait "${STANDBY_SESSION_PID:-}" 2>/dev/null || true
 
 # DROP / CREATE EXTENSION under a live session: it must not keep encrypting
 # under a key that no row holds any more.
