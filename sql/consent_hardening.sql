@@ -225,6 +225,14 @@ ALTER TABLE ch.encounters RENAME TO visits;
 INSERT INTO ch.findings_service_delivery (finding_id, visit_id, severity) VALUES (7, 10, 1);
 SELECT finding_id, visit_id FROM ch.findings_service_delivery ORDER BY 1;
 
+-- section: a writing view of rows of two subjects says whose key seals
+CREATE TABLE ch.clinicians (clinician_id int PRIMARY KEY, name text);
+SELECT gdpr_register_subject('ch_clinician', 'ch.clinicians', 'clinician_id') IS NOT NULL AS registered;
+CREATE TABLE ch.notes (note_id int PRIMARY KEY, patient_id bigint NOT NULL REFERENCES ch.patients (patient_id),
+                       clinician_id int NOT NULL REFERENCES ch.clinicians, body bytea);
+SELECT gdpr_tag('ch.notes', 'body', 'personal', 'ch.notes.body') IS NOT NULL AS tagged;
+SELECT gdpr_create_view('ch.notes', 'service_delivery') AS view;
+
 -- (tests leave no kinds, choices, purposes or roles behind for the next file)
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;

@@ -260,6 +260,7 @@ DECLARE
   update_sets text[] := '{}';
   match text;
   seal text;
+  warned_two_subjects boolean := false;
 BEGIN
   IF cardinality(pk) = 0 THEN
     RAISE EXCEPTION 'table % has no primary key', rel
@@ -286,6 +287,13 @@ BEGIN
       CONTINUE;
     END IF;
     IF c.encrypted THEN
+      IF (SELECT count(DISTINCT r.kind) FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array AND NOT r.nullable) > 1
+         AND NOT warned_two_subjects THEN
+        RAISE WARNING 'rows of % belong to subjects of several kinds: % seals their encrypted columns under the % key', rel, view_name, owner_subject.kind
+          USING DETAIL = 'An erasure of a subject of another kind does not shred what was written for it through this view.',
+                HINT = 'Write such columns with gdpr_encrypt() under the key of the subject they are about.';
+        warned_two_subjects := true;
+      END IF;
       IF owner_subject.expr IS NULL THEN
         RAISE EXCEPTION 'cannot tell whose key seals column % of %', c.column_name, rel
           USING ERRCODE = 'invalid_object_definition',
