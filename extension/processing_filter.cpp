@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
+#include <cstring>
 
 #include "gdpr_error.h"
 #include "processing_scope.h"
@@ -30,6 +32,7 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -44,6 +47,7 @@ extern "C" {
 }
 
 #include "pg_boundary.h"
+#include "run_as_owner.h"
 
 namespace {
 
@@ -89,6 +93,8 @@ struct FilterState {
   TransactionId snapshot_xmin = InvalidTransactionId;
   TransactionId snapshot_xmax = InvalidTransactionId;
   CommandId snapshot_command = InvalidCommandId;
+  std::vector<TransactionId> snapshot_running;  // xip, then subxip
+  bool snapshot_overflowed = false;
   ProcessingScope scope;
   FilterState(std::string k, std::string p, bool needs_consent)
       : kind(std::move(k)), purpose(std::move(p)), scope_key(0), form(IdForm::kText),
@@ -148,14 +154,45 @@ int64 scope_key_of(const char* kind, const char* purpose) {
                                                PointerGetDatum(value), Int64GetDatum(0)));
 }
 
-// Whether the current user may learn the purpose's state; plain data only.
-bool may_read_scope(Oid table, const char* purpose) {
+// Whether the current user may learn the scope's state: a member of the
+// purpose's reader role (its views show it anyway), gdpr_admin, or whoever
+// has the rights of the kind's root table's owner (the application that
+// records the kind's choices, as for gdpr_choices). For '*held' (purpose =
+// a table's oid): that table's owner, gdpr_admin, or a role that may read a
+// consent-aware view of the table. Plain data only.
+bool may_read_scope(const char* kind, const char* purpose) {
   const Oid user = GetUserId();
-  if (pg_class_aclcheck(table, user, ACL_SELECT) == ACLCHECK_OK) return true;
-  char reader[NAMEDATALEN];
-  snprintf(reader, sizeof(reader), "gdpr_reader_%s", purpose);
-  const Oid reader_role = get_role_oid(reader, true);
-  return OidIsValid(reader_role) && has_privs_of_role(user, reader_role);
+  const Oid admin = get_role_oid("gdpr_admin", true);
+  if (OidIsValid(admin) && has_privs_of_role(user, admin)) return true;
+  const bool held = strcmp(kind, "*held") == 0;
+  if (!held) {
+    char reader[NAMEDATALEN];
+    snprintf(reader, sizeof(reader), "gdpr_reader_%s", purpose);
+    const Oid reader_role = get_role_oid(reader, true);
+    if (OidIsValid(reader_role) && has_privs_of_role(user, reader_role)) return true;
+  }
+  gdpr::run_as::Saved saved = gdpr::run_as::enter(gdpr::run_as::extension_owner());
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
+  Oid types[2] = {TEXTOID, OIDOID};
+  Datum values[2] = {CStringGetTextDatum(held ? purpose : kind), ObjectIdGetDatum(user)};
+  const char* sql = held
+      ? "SELECT pg_catalog.pg_has_role($2, c.relowner, 'USAGE')"
+        " OR EXISTS (SELECT 1 FROM gdpr.consent_view v WHERE v.rel OPERATOR(pg_catalog.=) c.oid"
+        " AND pg_catalog.has_table_privilege($2, v.view, 'SELECT'))"
+        " FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+      : "SELECT pg_catalog.pg_has_role($2, c.relowner, 'USAGE') FROM gdpr.subject_kind k"
+        " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.root_table"
+        " WHERE k.kind OPERATOR(pg_catalog.=) $1";
+  int status = SPI_execute_with_args(sql, 2, types, values, nullptr, true, 1);
+  bool allowed = false;
+  if (status == SPI_OK_SELECT && SPI_processed == 1) {
+    bool isnull = true;
+    Datum answer = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    allowed = !isnull && DatumGetBool(answer);
+  }
+  SPI_finish();
+  gdpr::run_as::leave(saved);
+  return allowed;
 }
 
 // Whether a row found under the scope's hash is the scope's own.
@@ -283,14 +320,11 @@ FilterState* filter_state(FunctionCallInfo fcinfo) {
   gdpr::pg::guarded([] { find_relations(); });
   owned->scope_key = gdpr::pg::guarded([kind, purpose] { return scope_key_of(kind, purpose); });
   owned->estimate = estimated_entries(*owned);
-  const Oid table = g_relations.table;
-  // '*held' (rows kept under a legal hold, see 61_consent_views.sql) says
-  // of a table's row only that an erasure keeps it: anyone who may call
-  // the filter may know it.
-  if (kind[0] != '*' && !gdpr::pg::guarded([table, purpose] { return may_read_scope(table, purpose); })) {
+  if (!gdpr::pg::guarded([kind, purpose] { return may_read_scope(kind, purpose); })) {
     throw GdprError(gdpr::sqlstate::kInsufficientPrivilege,
                     std::string("permission denied for the processing state of purpose ") + purpose,
-                    "Consent-aware views of a purpose are read by members of its reader role.",
+                    "Consent-aware views of a purpose are read by members of its reader role; "
+                    "the kind's root table's owner and gdpr_admin may read its state too.",
                     std::string("GRANT gdpr_reader_") + purpose + " TO the role that reads the view.");
   }
   const Oid type = gdpr::pg::guarded([fcinfo] { return get_fn_expr_argtype(fcinfo->flinfo, 3); });
@@ -346,6 +380,31 @@ void load_scope(FilterState* state) {
 
 }  // namespace
 
+// Two snapshots see the same committed state when they have the same
+// bounds, command and running transactions (a commit while an older
+// transaction stays open changes only the running list).
+bool same_snapshot(const FilterState& state, Snapshot snapshot) {
+  if (snapshot->xmin != state.snapshot_xmin || snapshot->xmax != state.snapshot_xmax ||
+      snapshot->curcid != state.snapshot_command || snapshot->suboverflowed != state.snapshot_overflowed ||
+      static_cast<std::size_t>(snapshot->xcnt) + static_cast<std::size_t>(snapshot->subxcnt) !=
+          state.snapshot_running.size()) {
+    return false;
+  }
+  const TransactionId* running = state.snapshot_running.data();
+  return (snapshot->xcnt == 0 || memcmp(snapshot->xip, running, snapshot->xcnt * sizeof(TransactionId)) == 0) &&
+         (snapshot->subxcnt == 0 ||
+          memcmp(snapshot->subxip, running + snapshot->xcnt, snapshot->subxcnt * sizeof(TransactionId)) == 0);
+}
+
+void remember_snapshot(FilterState& state, Snapshot snapshot) {
+  state.snapshot_xmin = snapshot->xmin;
+  state.snapshot_xmax = snapshot->xmax;
+  state.snapshot_command = snapshot->curcid;
+  state.snapshot_overflowed = snapshot->suboverflowed;
+  state.snapshot_running.assign(snapshot->xip, snapshot->xip + snapshot->xcnt);
+  state.snapshot_running.insert(state.snapshot_running.end(), snapshot->subxip, snapshot->subxip + snapshot->subxcnt);
+}
+
 // A NULL subject is nobody's: the row is not filtered out by this subject.
 GDPR_SQL_FUNCTION(gdpr_may_process) {
   FilterState* state = filter_state(fcinfo);
@@ -363,13 +422,7 @@ GDPR_SQL_FUNCTION(gdpr_may_process) {
     key = gdpr::pg::guarded(
         [output, subject] { return CStringGetTextDatum(OidOutputFunctionCall(output, subject)); });
   }
-  if (state->scope.loaded()) {
-    const Snapshot snapshot = GetActiveSnapshot();
-    if (snapshot->xmin != state->snapshot_xmin || snapshot->xmax != state->snapshot_xmax ||
-        snapshot->curcid != state->snapshot_command) {
-      state->scope.reset();
-    }
-  }
+  if (state->scope.loaded() && !same_snapshot(*state, GetActiveSnapshot())) state->scope.reset();
   if (!state->scope.loaded()) {
     // A parallel plan is a scan of a large table: load at once (each worker
     // has its own copy, and probing first would cost each of them).
@@ -379,10 +432,7 @@ GDPR_SQL_FUNCTION(gdpr_may_process) {
       PG_RETURN_BOOL(state->scope.decide(found != kNoEntry, found == kAllowed));
     }
     load_scope(state);
-    const Snapshot snapshot = GetActiveSnapshot();
-    state->snapshot_xmin = snapshot->xmin;
-    state->snapshot_xmax = snapshot->xmax;
-    state->snapshot_command = snapshot->curcid;
+    remember_snapshot(*state, GetActiveSnapshot());
   }
   if (state->form == IdForm::kInteger) PG_RETURN_BOOL(state->scope.may_process(integer));
   const text* value = gdpr::pg::guarded([key] { return DatumGetTextPP(key); });

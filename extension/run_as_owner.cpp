@@ -10,6 +10,9 @@
 extern "C" {
 #include "postgres.h"
 
+#include "catalog/partition.h"
+#include "nodes/pg_list.h"
+
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -135,9 +138,13 @@ SPIPlanPtr cached_plan(const char* sql) {
   return plan;
 }
 
-// How many of pg_gdpr's own statements on user tables are running (an
-// erase re-keying a held value, a rectification): the Art. 9 guard does
-// not judge them again.
+// The tables of pg_gdpr's own statements now running (an erase re-keying
+// a held value, a release anonymizing one): the Art. 9 guard does not
+// judge their rows again. Only the table each statement is on: code of
+// the owner's that such a statement runs (a domain check, a trigger) and
+// that writes elsewhere is judged as usual.
+constexpr int kMaxOwnStatements = 32;
+Oid g_own_statement_tables[kMaxOwnStatements];
 int g_own_statements = 0;
 
 // Runs the statement as the owner of rel; returns the row count, and in
@@ -156,14 +163,15 @@ uint64 run(FunctionCallInfo fcinfo, bool want_result, Datum* result, bool* resul
   Saved saved = enter(relation_owner(rel));
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_gdpr: SPI_connect failed");
   int status = 0;
-  g_own_statements++;
+  const bool tracked = g_own_statements < kMaxOwnStatements;
+  if (tracked) g_own_statement_tables[g_own_statements++] = rel;
   PG_TRY();
   {
     status = SPI_execute_plan(cached_plan(sql), values, nulls, false, 0);
   }
   PG_FINALLY();
   {
-    g_own_statements--;
+    if (tracked) g_own_statements--;
   }
   PG_END_TRY();
   if (status < 0) elog(ERROR, "pg_gdpr: statement on %s failed: %s", get_rel_name(rel),
@@ -185,7 +193,17 @@ uint64 run(FunctionCallInfo fcinfo, bool want_result, Datum* result, bool* resul
 
 }  // namespace
 
-bool in_own_statement() { return g_own_statements > 0; }
+bool in_own_statement_on(Oid relid) {
+  if (g_own_statements == 0) return false;
+  List* tables = list_make1_oid(relid);
+  if (get_rel_relispartition(relid)) tables = list_concat(tables, get_partition_ancestors(relid));
+  bool found = false;
+  for (int i = 0; i < g_own_statements && !found; ++i) {
+    found = list_member_oid(tables, g_own_statement_tables[i]);
+  }
+  list_free(tables);
+  return found;
+}
 
 }  // namespace run_as
 }  // namespace gdpr

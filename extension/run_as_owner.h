@@ -31,11 +31,11 @@ struct Saved {
 Saved enter(Oid role);
 void leave(const Saved& saved);
 
-// Whether one of pg_gdpr's own statements on a user table (run by
-// gdpr._owner_exec / _owner_query) is running. Unlike a security-restricted
-// operation, which any user can start (REFRESH MATERIALIZED VIEW), only
-// pg_gdpr sets this.
-bool in_own_statement();
+// Whether one of pg_gdpr's own statements (run by gdpr._owner_exec /
+// _owner_query) is running on relid or a table relid is a partition of.
+// Unlike a security-restricted operation, which any user can start
+// (REFRESH MATERIALIZED VIEW), only pg_gdpr sets this.
+bool in_own_statement_on(Oid relid);
 
 }  // namespace run_as
 }  // namespace gdpr

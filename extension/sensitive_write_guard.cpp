@@ -13,7 +13,7 @@
 // the consent state as pg_gdpr's owner, with the latest snapshot (a
 // withdrawal committed a moment ago counts); ids never appear in messages.
 // pg_gdpr's own statements on the table (erasure re-keying a held value,
-// rectification) are not judged again (run_as::in_own_statement).
+// rectification) are not judged again (run_as::in_own_statement_on).
 //
 // Written without C++ objects: PostgreSQL errors pass through untouched.
 extern "C" {
@@ -108,9 +108,9 @@ extern "C" Datum gdpr_sensitive_guard(PG_FUNCTION_ARGS) {
   }
   HeapTuple row = TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
                                                               : trigger->tg_trigtuple;
-  if (gdpr::run_as::in_own_statement()) return PointerGetDatum(nullptr);
-
   Relation rel = trigger->tg_relation;
+  if (gdpr::run_as::in_own_statement_on(RelationGetRelid(rel))) return PointerGetDatum(nullptr);
+
   TupleDesc desc = RelationGetDescr(rel);
   char** args = trigger->tg_trigger->tgargs;
 

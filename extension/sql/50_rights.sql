@@ -499,6 +499,17 @@ BEGIN
   END IF;
   PERFORM gdpr._require_column(rel, column_name, 'rectified');
   SELECT * INTO col FROM gdpr._column_labels(rel) l WHERE l.column_name = _rectify.column_name;
+  -- Art. 9: the guard does not judge pg_gdpr's own statements, so a
+  -- rectification of a sensitive column is judged here, as the guard
+  -- would: a value only with the subject's explicit consent.
+  IF col.category = 'sensitive' AND value IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM gdpr.processing_state s JOIN gdpr.purpose p ON p.purpose = s.purpose
+                      WHERE s.kind = _rectify.kind AND s.subject_id = _rectify.subject_id AND s.allowed
+                        AND p.lawful_basis = 'consent' AND 'sensitive' = ANY (p.categories)) THEN
+    RAISE EXCEPTION '%.% holds sensitive data (Art. 9): the subject has not given explicit consent to a purpose that uses it', rel, column_name
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Record the consent first (gdpr_set_consent), or rectify the value to NULL.';
+  END IF;
   -- The new value reaches the owner's statement as a parameter: encrypted
   -- here (as pg_gdpr), or converted to the column's type by the owner.
   IF col.encrypted THEN

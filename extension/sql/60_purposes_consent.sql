@@ -273,7 +273,12 @@ CREATE TABLE gdpr.processing_state (
   -- integer ids as integers: views of tables keyed by integers compare
   -- without converting every row's id to text
   subject_int bigint GENERATED ALWAYS AS (
-    CASE WHEN subject_id OPERATOR(pg_catalog.~) '^-?[0-9]{1,18}$' THEN subject_id::bigint END) STORED,
+    CASE WHEN subject_id OPERATOR(pg_catalog.~) '^-?[0-9]{1,18}$' THEN subject_id::bigint
+         -- 19 digits (snowflake ids): those that fit
+         WHEN subject_id OPERATOR(pg_catalog.~) '^-?[0-9]{19}$'
+              AND subject_id::pg_catalog.numeric OPERATOR(pg_catalog.>=) -9223372036854775808::pg_catalog.numeric
+              AND subject_id::pg_catalog.numeric OPERATOR(pg_catalog.<=) 9223372036854775807::pg_catalog.numeric
+           THEN subject_id::bigint END) STORED,
   -- (kind, purpose) as one integer: the views' filter descends these
   -- indexes comparing integers, not two strings per level (the filter
   -- checks kind and purpose on every row it finds, so a collision of the
@@ -447,7 +452,9 @@ $fn$;
 CREATE FUNCTION gdpr._stored_subject_id(k gdpr.subject_kind, subject_id text) RETURNS text
   LANGUAGE sql STABLE AS $fn$
   SELECT gdpr._owner_query(k.root_table,
-           format('SELECT pg_catalog.to_jsonb((SELECT t0.%I::pg_catalog.text FROM %s t0 WHERE t0.%I OPERATOR(pg_catalog.=) $1::%s LIMIT 1))',
+           -- (format's %%s: the type's output function, as the views' filter
+           -- and the guards spell ids, char(n) padding included)
+           format('SELECT pg_catalog.to_jsonb((SELECT pg_catalog.format(''%%s'', t0.%I) FROM %s t0 WHERE t0.%I OPERATOR(pg_catalog.=) $1::%s LIMIT 1))',
                   k.id_column, k.root_table, k.id_column, (gdpr._column_types(k.root_table, ARRAY[k.id_column]))[1]),
            subject_id, NULL) #>> '{}'
 $fn$;

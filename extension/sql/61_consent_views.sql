@@ -162,21 +162,47 @@ $fn$;
 -- gdpr.hold_release, also as a restore loads it.
 
 -- How a held row's key is spelled in the state: a single integer key as
--- itself (the filter's fast path), any other key as the text of the jsonb
--- object of its columns, exactly as erasure records it.
+-- itself (the filter's fast path); any other key as the hex of each key
+-- column's binary send form, so that no session setting (TimeZone,
+-- DateStyle) of a reader changes it.
+CREATE FUNCTION gdpr._held_key_parts(rel regclass)
+  RETURNS TABLE (column_name name, type_name text, send_function text)
+  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT k.c, format_type(a.atttypid, a.atttypmod),
+         CASE WHEN t.typsend <> 0 THEN format('%I.%I', n.nspname, p.proname) END
+    FROM unnest(gdpr._primary_key(rel)) WITH ORDINALITY k(c, i)
+    JOIN pg_attribute a ON a.attrelid = rel AND a.attname = k.c
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_proc p ON p.oid = t.typsend
+    LEFT JOIN pg_namespace n ON n.oid = p.pronamespace
+   ORDER BY k.i
+$fn$;
 CREATE FUNCTION gdpr._held_key_expr(rel regclass, alias text) RETURNS text
   LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT CASE WHEN cardinality(pk) = 1 AND (SELECT a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-                                              FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = pk[1])
-              THEN format('%I.%I', alias, pk[1])
-              ELSE format('pg_catalog.jsonb_build_object(%s)::pg_catalog.text',
-                          (SELECT string_agg(format('%L, %I.%I', c, alias, c), ', ') FROM unnest(pk) c)) END
-    FROM (SELECT gdpr._primary_key(rel) AS pk) k
+  SELECT CASE WHEN count(*) = 1 AND bool_and(k.type_name IN ('smallint', 'integer', 'bigint'))
+              THEN format('%I.%I', alias, min(k.column_name))
+              ELSE format('pg_catalog.concat_ws(''|'', %s)',
+                          string_agg(CASE WHEN k.send_function IS NOT NULL
+                                          THEN format('pg_catalog.encode(%s(%I.%I), ''hex'')', k.send_function, alias, k.column_name)
+                                          ELSE format('%I.%I::pg_catalog.text', alias, k.column_name) END, ', ')) END
+    FROM gdpr._held_key_parts(rel) k
 $fn$;
 CREATE FUNCTION gdpr._held_key(rel regclass, row_key jsonb) RETURNS text
-  LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT CASE WHEN gdpr._held_key_expr(rel, 't0') ~ '^t0\.' THEN row_key ->> (gdpr._primary_key(rel))[1]
-              ELSE row_key::text END
+  LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  key text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM gdpr._held_key_parts(rel)) THEN
+    RETURN NULL;  -- no primary key (any more)
+  END IF;
+  -- the row rebuilt from the recorded key (jsonb spells dates and times
+  -- in ISO, which every setting reads back), then spelled as the views do
+  EXECUTE format('SELECT %s FROM (SELECT %s) t0', gdpr._held_key_expr(rel, 't0'),
+                 (SELECT string_agg(format('($1 ->> %L)::%s AS %I', k.column_name, k.type_name, k.column_name), ', ')
+                    FROM gdpr._held_key_parts(rel) k))
+    INTO key USING row_key;
+  RETURN key;
+END
 $fn$;
 
 CREATE FUNCTION gdpr._held_row_state() RETURNS trigger
@@ -185,11 +211,13 @@ BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     DELETE FROM gdpr.processing_state s
      WHERE s.kind = '*held' AND s.purpose = OLD.hold_table::oid::text
-       AND s.subject_id = gdpr._held_key(OLD.hold_table, OLD.row_key)
+       AND CASE WHEN cardinality(gdpr._primary_key(OLD.hold_table)) = 0 THEN true  -- its table is gone
+                ELSE s.subject_id = gdpr._held_key(OLD.hold_table, OLD.row_key) END
        AND NOT EXISTS (SELECT 1 FROM gdpr.hold_release h
                         WHERE h.hold_table = OLD.hold_table AND h.row_key = OLD.row_key AND h.released_at IS NULL);
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.released_at IS NULL AND to_regclass(NEW.hold_table::text) IS NOT NULL THEN
+  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.released_at IS NULL
+     AND cardinality(gdpr._primary_key(NEW.hold_table)) > 0 THEN
     INSERT INTO gdpr.processing_state (kind, purpose, subject_id, allowed)
     VALUES ('*held', NEW.hold_table::oid::text, gdpr._held_key(NEW.hold_table, NEW.row_key), false)
     ON CONFLICT ON CONSTRAINT processing_state_pkey DO NOTHING;
@@ -436,9 +464,6 @@ BEGIN
   v := qualified::regclass;
   EXECUTE format('ALTER VIEW %s OWNER TO %s', qualified, owner);
   EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', qualified);
-  -- the view's owner reads the state; without USAGE on schema gdpr it
-  -- cannot name the table outside its views
-  EXECUTE format('GRANT SELECT ON gdpr.processing_state TO %s', owner);
   IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = reader) THEN
     EXECUTE format('CREATE ROLE %I NOLOGIN', reader);
   END IF;
