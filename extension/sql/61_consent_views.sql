@@ -275,7 +275,8 @@ END
 $fn$;
 
 -- The body of the INSTEAD OF trigger of a view of a purpose that writes.
-CREATE FUNCTION gdpr._write_trigger_body(rel regclass, p gdpr.purpose, view_name text, subjects jsonb) RETURNS text
+CREATE FUNCTION gdpr._write_trigger_body(rel regclass, p gdpr.purpose, view_name text, subjects jsonb,
+                                         creating boolean DEFAULT true) RETURNS text
   LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   pk name[] := gdpr._primary_key(rel);
@@ -316,7 +317,7 @@ BEGIN
     END IF;
     IF c.encrypted THEN
       IF (SELECT count(DISTINCT r.kind) FROM gdpr._subjects_as(subjects, 'new') r WHERE NOT r.is_array AND NOT r.nullable) > 1
-         AND NOT warned_two_subjects THEN
+         AND NOT warned_two_subjects AND creating THEN
         RAISE WARNING 'rows of % belong to subjects of several kinds: % seals their encrypted columns under the % key', rel, view_name, owner_subject.kind
           USING DETAIL = 'An erasure of a subject of another kind does not shred what was written for it through this view.',
                 HINT = 'Write such columns with gdpr_encrypt() under the key of the subject they are about.';
@@ -484,7 +485,7 @@ BEGIN
     END LOOP;
     EXECUTE format('CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                    'SET search_path = pg_catalog, pg_temp AS %L',
-                   view_schema, left(view_name || '_write', 63), gdpr._write_trigger_body(rel, p, qualified, subjects));
+                   view_schema, left(view_name || '_write', 63), gdpr._write_trigger_body(rel, p, qualified, subjects, existing IS NULL));
     EXECUTE format('ALTER FUNCTION %I.%I() OWNER TO %s', view_schema, left(view_name || '_write', 63), owner);
     EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', view_schema, left(view_name || '_write', 63));
     EXECUTE format('CREATE TRIGGER gdpr_write INSTEAD OF INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I()',
