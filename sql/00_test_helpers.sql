@@ -49,3 +49,24 @@ BEGIN
   DELETE FROM gdpr.request;
 END
 $$;
+
+-- Removes what the consent tests recorded (choices, state, purposes) and
+-- the reader roles their views made, plus the roles named like_pattern
+-- (their own), so the next test file starts clean.
+CREATE FUNCTION test.reset_consent(like_pattern text DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  r name;
+BEGIN
+  SET LOCAL client_min_messages = warning;
+  DELETE FROM gdpr.choice;
+  DELETE FROM gdpr.processing_state;
+  DELETE FROM gdpr.purpose;
+  DELETE FROM gdpr.processor;
+  DELETE FROM gdpr.category_retention;
+  FOR r IN SELECT rolname FROM pg_roles
+            WHERE rolname LIKE 'gdpr\_reader\_%' OR rolname LIKE like_pattern LOOP
+    EXECUTE format('DROP OWNED BY %I', r);
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP;
+END
+$$;

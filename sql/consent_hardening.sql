@@ -288,18 +288,4 @@ SELECT count(*) AS smuggled FROM ch.findings WHERE finding_id = 99;
 SET client_min_messages = warning;
 DROP SCHEMA ch CASCADE;
 DELETE FROM gdpr.subject_kind WHERE kind LIKE 'ch\_%';
-DELETE FROM gdpr.choice;
-DELETE FROM gdpr.processing_state;
-DELETE FROM gdpr.purpose;
-DELETE FROM gdpr.processor;
-DELETE FROM gdpr.category_retention;
-DO $$
-DECLARE
-  r name;
-BEGIN
-  FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'gdpr\_reader\_%' OR rolname LIKE 'ch\_%' LOOP
-    EXECUTE format('DROP OWNED BY %I', r);
-    EXECUTE format('DROP ROLE %I', r);
-  END LOOP;
-END
-$$;
+SELECT test.reset_consent('ch\_%');

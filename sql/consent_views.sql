@@ -209,20 +209,6 @@ SELECT action, details ->> 'view' AS view FROM gdpr.audit_log WHERE action = 'cr
 SELECT test.error_of($$DELETE FROM gdpr.purpose WHERE purpose = 'health_coaching'$$);
 
 -- (tests leave no choices, purposes, keys or roles behind for the next file)
-DELETE FROM gdpr.choice;
-DELETE FROM gdpr.processing_state;
 SELECT test.reset_crm();
 DELETE FROM gdpr.subject_key WHERE subject_address IN (SELECT gdpr._subject_key_address('user', i) FROM unnest(ARRAY['4', '5', '6']) i);
-DELETE FROM gdpr.purpose;
-DELETE FROM gdpr.processor;
-DELETE FROM gdpr.category_retention;
-DO $$
-DECLARE
-  r name;
-BEGIN
-  FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'gdpr\_reader\_%' LOOP
-    EXECUTE format('DROP OWNED BY %I', r);
-    EXECUTE format('DROP ROLE %I', r);
-  END LOOP;
-END
-$$;
+SELECT test.reset_consent();
