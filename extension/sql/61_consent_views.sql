@@ -744,25 +744,11 @@ CREATE EVENT TRIGGER pg_gdpr_views_ddl_command_end ON ddl_command_end
 CREATE EVENT TRIGGER pg_gdpr_views_sql_drop ON sql_drop EXECUTE FUNCTION gdpr._views_on_sql_drop();
 
 -- ---- privileges ------------------------------------------------------------------
-DO $grants$
-DECLARE
-  f text;
-BEGIN
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_create_view(regclass, text, text)', 'gdpr_refresh_views()',
-    'gdpr_set_consent(text, text, text, boolean, text)', 'gdpr_object(text, text, text)', 'gdpr_choices(text, text)',
-    'gdpr_choices_json(text, text)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
-  END LOOP;
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_define_purpose(text, text, text[], text, text[], boolean)',
-    'gdpr_restrict(text, text, text)', 'gdpr_lift_restriction(text, text)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
-  END LOOP;
-END
-$grants$;
+SELECT gdpr._grant_only_to('gdpr_app', ARRAY[
+  'gdpr_create_view(regclass, text, text)', 'gdpr_refresh_views()',
+  'gdpr_set_consent(text, text, text, boolean, text)', 'gdpr_object(text, text, text)', 'gdpr_choices(text, text)',
+  'gdpr_choices_json(text, text)']);
+SELECT gdpr._grant_only_to('gdpr_admin', ARRAY[
+  'gdpr_define_purpose(text, text, text[], text, text[], boolean)',
+  'gdpr_restrict(text, text, text)', 'gdpr_lift_restriction(text, text)']);
 GRANT SELECT ON gdpr.processing_kind, gdpr.choice, gdpr.processing_state, gdpr.consent_view TO gdpr_admin;

@@ -774,25 +774,11 @@ COMMENT ON FUNCTION @extschema@.gdpr_replay_tombstones(jsonb) IS
   'After a restore: erases again every listed subject (tombstones of the live database, as JSON) that came back, and records the tombstones';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA gdpr FROM PUBLIC;
-DO $grants$
-DECLARE
-  f text;
-BEGIN
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_set_retention(regclass, interval, name, text, regclass, text[])', 'gdpr_drop_retention(regclass, text)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
-  END LOOP;
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_load_retention_defaults()', 'gdpr_purge_step(integer, integer)', 'gdpr_purge(integer)',
-    'gdpr_retention_status(integer)', 'gdpr_backup_begin()', 'gdpr_job_finished(text, timestamptz, boolean, jsonb)',
-    'gdpr_record_backup(text, timestamptz, text, bigint, text, text[], boolean)',
-    'gdpr_record_backup_expired(text, text[])', 'gdpr_replay_tombstones(jsonb)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
-  END LOOP;
-END
-$grants$;
+SELECT gdpr._grant_only_to('gdpr_app', ARRAY[
+  'gdpr_set_retention(regclass, interval, name, text, regclass, text[])', 'gdpr_drop_retention(regclass, text)']);
+SELECT gdpr._grant_only_to('gdpr_admin', ARRAY[
+  'gdpr_load_retention_defaults()', 'gdpr_purge_step(integer, integer)', 'gdpr_purge(integer)',
+  'gdpr_retention_status(integer)', 'gdpr_backup_begin()', 'gdpr_job_finished(text, timestamptz, boolean, jsonb)',
+  'gdpr_record_backup(text, timestamptz, text, bigint, text, text[], boolean)',
+  'gdpr_record_backup_expired(text, text[])', 'gdpr_replay_tombstones(jsonb)']);
 GRANT SELECT ON gdpr.retention_rule, gdpr.retention_state, gdpr.job_run, gdpr.backup TO gdpr_admin;

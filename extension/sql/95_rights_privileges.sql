@@ -14,29 +14,15 @@ GRANT SELECT ON gdpr.subject_kind, gdpr.subject_link, gdpr.legal_hold, gdpr.tomb
    TO gdpr_admin;
 GRANT INSERT, UPDATE, DELETE ON gdpr.purpose, gdpr.processor, gdpr.category_retention TO gdpr_admin;
 
-DO $grants$
-DECLARE
-  f text;
-BEGIN
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
-    'gdpr_link(regclass, text, name)', 'gdpr_unlink(regclass, text, name)',
-    'gdpr_hold(regclass, interval, name, text)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_app', f);
-  END LOOP;
-  FOREACH f IN ARRAY ARRAY[
-    'gdpr_data_map(text)', 'gdpr_erase(text, text, text)', 'gdpr_export(text, text)',
-    'gdpr_export_rows(text, text)', 'gdpr_rectify(text, text, regclass, name, text)',
-    'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
-    'gdpr_fulfil_request(bigint)', 'gdpr_requests_overdue()', 'gdpr_load_policy_defaults()',
-    'gdpr_release_holds(integer)', 'gdpr_erase_plan(text)']
-  LOOP
-    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION @extschema@.%s FROM PUBLIC', f);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.%s TO gdpr_admin', f);
-  END LOOP;
-END
-$grants$;
+SELECT gdpr._grant_only_to('gdpr_app', ARRAY[
+  'gdpr_register_subject(text, regclass, name)', 'gdpr_tag(regclass, name, text, text)',
+  'gdpr_link(regclass, text, name)', 'gdpr_unlink(regclass, text, name)',
+  'gdpr_hold(regclass, interval, name, text)']);
+SELECT gdpr._grant_only_to('gdpr_admin', ARRAY[
+  'gdpr_data_map(text)', 'gdpr_erase(text, text, text)', 'gdpr_export(text, text)',
+  'gdpr_export_rows(text, text)', 'gdpr_rectify(text, text, regclass, name, text)',
+  'gdpr_request(text, text, text, text)', 'gdpr_verify_request(bigint)',
+  'gdpr_fulfil_request(bigint)', 'gdpr_requests_overdue()', 'gdpr_load_policy_defaults()',
+  'gdpr_release_holds(integer)', 'gdpr_erase_plan(text)']);
 -- Superusers only, and they need no grant.
 REVOKE ALL ON FUNCTION @extschema@.gdpr_purge_audit_log(timestamptz) FROM PUBLIC;
